@@ -1,1 +1,3 @@
-return 0;
+using Navette.Cli;
+
+return await NavetteCommand.RunAsync(args);

@@ -1,0 +1,144 @@
+using System.CommandLine;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Navette.Cli.Demo;
+using Navette.Config;
+using Navette.Daemon;
+using Navette.Markers;
+using Navette.Setup;
+using Navette.Status;
+
+namespace Navette.Cli;
+
+/// <summary>The <c>navette</c> command line: parsing, logging set-up, and turning errors into exit codes.</summary>
+internal static class NavetteCommand
+{
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitConfigError = 2;
+    public const int ExitTimeout = 3;
+
+    private static readonly Option<string> ConfigOption = new("--config", "-c")
+    {
+        Description = "Configuration file",
+        DefaultValueFactory = _ => "navette.yaml",
+        Recursive = true,
+    };
+
+    private static readonly Option<bool> VerboseOption = new("--verbose", "-v")
+    {
+        Description = "Log debug detail",
+        Recursive = true,
+    };
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("Navette: PostgreSQL replication (one-way, cascades, many-to-one) over logical decoding.");
+        root.Options.Add(ConfigOption);
+        root.Options.Add(VerboseOption);
+        root.Subcommands.Add(ApplyCommand());
+        root.Subcommands.Add(RunCommand());
+        root.Subcommands.Add(StatusCommand());
+        root.Subcommands.Add(WaitCommand());
+        root.Subcommands.Add(DemoCommand.Create(VerboseOption));
+        return await root.Parse(args).InvokeAsync();
+    }
+
+    internal static ILoggerFactory CreateLogs(bool verbose) =>
+        LoggerFactory.Create(b => b
+            .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
+            .AddFilter("Npgsql", LogLevel.Warning)
+            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
+
+    /// <summary>Runs a command body, mapping operator errors to a message and an exit code (no stack traces).</summary>
+    internal static async Task<int> Guard(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return ExitConfigError;
+        }
+        catch (NavetteException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return ExitFailure;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("interrupted");
+            return ExitFailure;
+        }
+    }
+
+    private static Command ApplyCommand()
+    {
+        var cmd = new Command("apply", "Check every node, then install the catalog, publications, slots and origins the file declares (idempotent).");
+        cmd.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            using var logs = CreateLogs(pr.GetValue(VerboseOption));
+            var actions = await new Reconciler(config, logs.CreateLogger("navette.apply")).RunAsync(ct);
+            if (actions.Count == 0)
+                Console.WriteLine("navette apply: every node already matches " + config.SourcePath + "; nothing to change");
+            else
+                foreach (var a in actions) Console.WriteLine("  " + a);
+            return ExitOk;
+        }));
+        return cmd;
+    }
+
+    private static Command RunCommand()
+    {
+        var only = new Option<string[]>("--subscription", "-s") { Description = "Run only these subscriptions (default: all)", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("run", "Run the replication daemon: one supervised worker per subscription, until SIGINT/SIGTERM.") { only };
+        cmd.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            using var logs = CreateLogs(pr.GetValue(VerboseOption));
+            await new ReplicationDaemon(config, logs).RunAsync(pr.GetValue(only), ct);
+            return ExitOk;
+        }));
+        return cmd;
+    }
+
+    private static Command StatusCommand()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
+        var cmd = new Command("status", "Show each subscription: state, lag, last applied commit, throughput, WAL retained by its slot.") { json };
+        cmd.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            var rows = await new StatusReader(config).ReadAsync(ct);
+            if (pr.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(rows, StatusJson.Options));
+            else
+                StatusTable.Write(Console.Out, rows);
+            return rows.Any(r => r.State is "failed" or "unreachable" or "not installed") ? ExitFailure : ExitOk;
+        }));
+        return cmd;
+    }
+
+    private static Command WaitCommand()
+    {
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to wait before giving up", DefaultValueFactory = _ => 60 };
+        var cmd = new Command("wait", "Wait until every subscription applied everything its origin had committed when wait started.") { timeout };
+        cmd.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            var pending = await new FenceWaiter(config).WaitAsync(TimeSpan.FromSeconds(pr.GetValue(timeout)), Console.WriteLine, ct);
+            if (pending.Count == 0)
+            {
+                Console.WriteLine("every subscription is caught up");
+                return ExitOk;
+            }
+            foreach (var p in pending)
+                Console.Error.WriteLine($"timeout: subscription {p.Subscription} has not yet applied on {p.Node} what {string.Join(", ", p.WaitingForFencesFrom)} committed when wait started (see navette status)");
+            return ExitTimeout;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,267 @@
+using Microsoft.Extensions.Logging;
+using Navette.Capture;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Navette.Apply;
+
+/// <summary>
+/// Writes batches of source transactions to the target, each batch in one target transaction whose commit
+/// also records the replication origin's progress: the rows and "how far we are" cannot disagree after a crash.
+/// </summary>
+internal sealed class ApplyWriter : IAsyncDisposable
+{
+    private const int MaxCommandsPerRoundTrip = 256;
+    private const int MaxParametersPerRoundTrip = 30_000;
+    private const int MaxRowsPerInsert = 100;
+
+    private readonly NpgsqlConnection _conn;
+    private readonly string _subscription;
+    private readonly ILogger _log;
+    private readonly ChangeSqlBuilder _sql = new();
+    private readonly Dictionary<SourceRelation, TargetTable> _targets = new();
+    private readonly List<PendingCommand> _pending = new();
+    private NpgsqlBatch? _batch;
+    private int _pendingParameters;
+
+    private readonly record struct PendingCommand(SourceTransaction Tx, RowChange Change, int Rows);
+
+    private ApplyWriter(NpgsqlConnection conn, string subscription, ILogger log)
+    {
+        _conn = conn;
+        _subscription = subscription;
+        _log = log;
+    }
+
+    public long MissingRows { get; private set; }
+
+    /// <summary>Opens the apply session: replica role (no user triggers or FK checks) and the subscription's origin.</summary>
+    public static async Task<ApplyWriter> OpenAsync(string connectionString, string subscription, ILogger log, CancellationToken ct)
+    {
+        var conn = new NpgsqlConnection(ApplyConnectionString(connectionString, subscription));
+        await conn.OpenAsync(ct);
+        try
+        {
+            await using (var role = new NpgsqlCommand("SET session_replication_role = replica", conn))
+                await role.ExecuteNonQueryAsync(ct);
+            await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", conn);
+            cmd.Parameters.AddWithValue(Sql.OriginName(subscription));
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        catch
+        {
+            await conn.DisposeAsync();
+            throw;
+        }
+        return new ApplyWriter(conn, subscription, log);
+    }
+
+    public static string ApplyConnectionString(string connectionString, string subscription) =>
+        new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            ApplicationName = Sql.ApplicationName(subscription) + "_apply",
+            Options = ChangeStream.SessionOptions,
+            Pooling = false,
+            CommandTimeout = 120,
+            MaxAutoPrepare = 64,
+            AutoPrepareMinUsages = 2,
+        }.ConnectionString;
+
+    /// <summary>Replication origin progress: the end LSN of the last source transaction committed here.</summary>
+    public static async Task<NpgsqlLogSequenceNumber> ReadProgressAsync(NpgsqlConnection conn, string subscription, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_progress($1, true)::text", conn);
+        cmd.Parameters.AddWithValue(Sql.OriginName(subscription));
+        var v = await cmd.ExecuteScalarAsync(ct);
+        return v is string s ? NpgsqlLogSequenceNumber.Parse(s) : NpgsqlLogSequenceNumber.Invalid;
+    }
+
+    /// <summary>Applies <paramref name="txs"/> as one target transaction. Returns the number of row changes written.</summary>
+    public async Task<int> ApplyAsync(IReadOnlyList<SourceTransaction> txs, double rowsPerSecond, CancellationToken ct)
+    {
+        var last = txs[^1];
+        await using var tx = await _conn.BeginTransactionAsync(ct);
+        _batch = new NpgsqlBatch(_conn, tx);
+        var rows = 0;
+
+        Add(null, "SELECT pg_replication_origin_xact_setup($1::text::pg_lsn, $2)",
+            Text(last.EndLsn.ToString()), new NpgsqlParameter { Value = last.CommitTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+
+        foreach (var t in txs)
+        {
+            var changes = t.Changes;
+            for (var i = 0; i < changes.Count; i++)
+            {
+                var c = changes[i];
+                var target = await TargetAsync(c.Relation, tx, ct);
+                switch (c.Kind)
+                {
+                    case ChangeKind.Insert:
+                    {
+                        var n = 1;
+                        var maxRows = Math.Min(MaxRowsPerInsert, Math.Max(1, 60_000 / Math.Max(1, c.Relation.Columns.Length)));
+                        while (n < maxRows && i + n < changes.Count && changes[i + n].Kind == ChangeKind.Insert
+                               && ReferenceEquals(changes[i + n].Relation, c.Relation))
+                            n++;
+                        var parameters = new NpgsqlParameter[n * c.Relation.Columns.Length];
+                        var p = 0;
+                        for (var r = 0; r < n; r++)
+                            foreach (var v in changes[i + r].New!.Values)
+                                parameters[p++] = Text(v);
+                        Add(new PendingCommand(t, c, n), n == 1 ? _sql.Insert(c.Relation, target) : _sql.InsertMany(c.Relation, target, n), parameters);
+                        rows += n;
+                        i += n - 1;
+                        break;
+                    }
+                    case ChangeKind.Update:
+                    {
+                        var parameters = new List<NpgsqlParameter>(c.Relation.Columns.Length * 2);
+                        var newRow = c.New!;
+                        for (var col = 0; col < newRow.Values.Length; col++)
+                            if (!newRow.IsUnchanged(col))
+                                parameters.Add(Text(newRow.Values[col]));
+                        AddIdentity(parameters, c);
+                        Add(new PendingCommand(t, c, 1), _sql.Update(c.Relation, target, newRow), parameters.ToArray());
+                        rows++;
+                        break;
+                    }
+                    case ChangeKind.Delete:
+                    {
+                        var parameters = new List<NpgsqlParameter>();
+                        AddIdentity(parameters, c);
+                        Add(new PendingCommand(t, c, 1), _sql.Delete(c.Relation, target), parameters.ToArray());
+                        rows++;
+                        break;
+                    }
+                    case ChangeKind.Truncate:
+                    {
+                        var tables = new List<TargetTable>();
+                        foreach (var r in c.TruncatedRelations!)
+                            tables.Add(await TargetAsync(r, tx, ct));
+                        Add(new PendingCommand(t, c, 1), ChangeSqlBuilder.Truncate(tables, c.TruncateRestartIdentity));
+                        rows++;
+                        break;
+                    }
+                }
+                if (_batch.BatchCommands.Count >= MaxCommandsPerRoundTrip || _pendingParameters >= MaxParametersPerRoundTrip)
+                    await FlushAsync(ct);
+            }
+        }
+
+        Add(null, """
+            UPDATE navette.subscription
+               SET state = 'streaming', error = NULL, error_at = NULL,
+                   last_commit_lsn = $2::text::pg_lsn, last_commit_time = $3,
+                   txns_applied = txns_applied + $4, rows_applied = rows_applied + $5,
+                   rows_per_second = $6, updated_at = now()
+             WHERE name = $1
+            """,
+            new NpgsqlParameter { Value = _subscription }, Text(last.CommitLsn.ToString()),
+            new NpgsqlParameter { Value = last.CommitTime, NpgsqlDbType = NpgsqlDbType.TimestampTz },
+            new NpgsqlParameter { Value = (long)txs.Count }, new NpgsqlParameter { Value = (long)rows },
+            new NpgsqlParameter { Value = rowsPerSecond });
+        await FlushAsync(ct);
+        await tx.CommitAsync(ct);
+        _batch.Dispose();
+        _batch = null;
+        return rows;
+    }
+
+    private static void AddIdentity(List<NpgsqlParameter> parameters, RowChange c)
+    {
+        if (c.Relation.IdentityFull)
+        {
+            var old = c.Old ?? c.New!;
+            foreach (var v in old.Values) parameters.Add(Text(v));
+            return;
+        }
+        foreach (var k in c.Relation.KeyColumns)
+            parameters.Add(Text(c.Old is not null ? c.Old.Values[k] : c.New!.Values[k]));
+    }
+
+    private static NpgsqlParameter Text(string? value) =>
+        new() { Value = (object?)value ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Unknown };
+
+    private void Add(PendingCommand? pending, string sql, params NpgsqlParameter[] parameters)
+    {
+        var cmd = new NpgsqlBatchCommand(sql);
+        cmd.Parameters.AddRange(parameters);
+        _batch!.BatchCommands.Add(cmd);
+        _pending.Add(pending ?? default);
+        _pendingParameters += parameters.Length;
+    }
+
+    private async Task FlushAsync(CancellationToken ct)
+    {
+        if (_batch!.BatchCommands.Count == 0) return;
+        try
+        {
+            await _batch.ExecuteNonQueryAsync(ct);
+        }
+        catch (PostgresException e) when (e.BatchCommand is not null)
+        {
+            var index = _batch.BatchCommands.IndexOf(e.BatchCommand);
+            var p = index >= 0 ? _pending[index] : default;
+            throw p.Change is null ? e : new ApplyException(Describe(p, e), e);
+        }
+        for (var i = 0; i < _pending.Count; i++)
+        {
+            var p = _pending[i];
+            if (p.Change is null || p.Change.Kind is ChangeKind.Insert or ChangeKind.Truncate) continue;
+            if (_batch.BatchCommands[i].RecordsAffected == 0)
+            {
+                MissingRows++;
+                _log.LogWarning("subscription {Subscription}: {Kind} found no row in {Table} for {Key} (source transaction {Xid}, commit {Lsn}); the target had diverged",
+                    _subscription, p.Change.Kind, p.Change.Relation, KeyText(p.Change), p.Tx.Xid, p.Tx.CommitLsn);
+            }
+        }
+        _batch.BatchCommands.Clear();
+        _pending.Clear();
+        _pendingParameters = 0;
+    }
+
+    private string Describe(PendingCommand p, PostgresException e)
+    {
+        var what = p.Change.Kind switch
+        {
+            ChangeKind.Insert => p.Rows > 1 ? $"INSERT of {p.Rows} rows starting at {KeyText(p.Change)}" : $"INSERT of {KeyText(p.Change)}",
+            ChangeKind.Truncate => "TRUNCATE",
+            _ => $"{p.Change.Kind.ToString().ToUpperInvariant()} of {KeyText(p.Change)}",
+        };
+        var detail = string.IsNullOrEmpty(e.Detail) ? "" : $" ({e.Detail})";
+        return $"subscription {_subscription}: {what} into {p.Change.Relation} failed: {e.SqlState} {e.MessageText}{detail}; " +
+               $"source transaction {p.Tx.Xid} committed at {p.Tx.CommitLsn}. Nothing after it was applied; fix the target and the subscription resumes from this transaction.";
+    }
+
+    internal static string KeyText(RowChange c)
+    {
+        var rel = c.Relation;
+        var image = c.Old ?? c.New;
+        if (image is null) return "(no key)";
+        var cols = rel.IdentityFull ? Enumerable.Range(0, Math.Min(3, rel.Columns.Length)) : rel.KeyColumns;
+        var parts = cols.Select(i => $"{rel.Columns[i]}={Shorten(image.Values[i])}");
+        return (rel.KeyColumns.Length == 0 && !rel.IdentityFull ? "row" : "key ") + string.Join(", ", parts);
+    }
+
+    private static string Shorten(string? v) => v is null ? "NULL" : v.Length <= 64 ? v : v[..61] + "...";
+
+    private async Task<TargetTable> TargetAsync(SourceRelation rel, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        if (_targets.TryGetValue(rel, out var t)) return t;
+        // Flushing first keeps statement order intact when the lookup has to run on the same connection.
+        await FlushAsync(ct);
+        t = await TargetTable.LoadAsync(_conn, tx, rel.Schema, rel.Name, ct)
+            ?? throw new NavetteException($"subscription {_subscription}: table {rel} is replicated from the origin but does not exist on the target; create it (or set copy_schema: true) and the subscription resumes");
+        _targets[rel] = t;
+        return t;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _batch?.Dispose();
+        await _conn.DisposeAsync();
+    }
+}
+
+/// <summary>A change the target refused; the message names the table, the key and the source transaction.</summary>
+internal sealed class ApplyException(string message, Exception inner) : NavetteException(message, inner);

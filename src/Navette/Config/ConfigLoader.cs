@@ -1,0 +1,612 @@
+using System.Collections.ObjectModel;
+using System.Globalization;
+
+namespace Navette.Config;
+
+/// <summary>
+/// Reads <c>navette.yaml</c> and validates all of it before anything touches a database.
+/// Every problem is reported, each with its file and line, in one <see cref="ConfigException"/>.
+/// </summary>
+internal static class ConfigLoader
+{
+    /// <summary>The file read when no <c>-c</c> option is given.</summary>
+    public const string DefaultPath = "navette.yaml";
+
+    /// <summary>Names become replication slot, publication and origin names.</summary>
+    public const int MaxNameLength = 40;
+
+    private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions"];
+    private static readonly string[] NodeKeys = ["conninfo"];
+    private static readonly string[] SetKeys = ["tables"];
+    private static readonly string[] SubscriptionKeys =
+        ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers"];
+
+    /// <summary>Loads and validates a configuration file; throws <see cref="ConfigException"/> listing every error.</summary>
+    public static NavetteConfig Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+        {
+            throw new ConfigException(new ConfigError(path, 0,
+                "is a directory, not a configuration file; pass the YAML file with -c <path>"));
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ConfigException(new ConfigError(path, 0,
+                $"configuration file not found (looked for {Path.GetFullPath(path)}); create it, or pass another file with -c <path>"));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException(new ConfigError(path, 0, $"cannot read configuration file: {ex.Message}"));
+        }
+
+        return Parse(text, path);
+    }
+
+    /// <summary>Validates configuration text; <paramref name="sourcePath"/> is only used to locate errors.</summary>
+    public static NavetteConfig Parse(string yamlText, string sourcePath)
+    {
+        ArgumentNullException.ThrowIfNull(yamlText);
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        return new Validator(sourcePath).Run(yamlText);
+    }
+
+    /// <summary>Optimal string alignment distance (Levenshtein plus adjacent transpositions).</summary>
+    internal static int EditDistance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
+        for (var j = 0; j <= b.Length; j++)
+        {
+            d[0, j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
+            }
+        }
+
+        return d[a.Length, b.Length];
+    }
+
+    /// <summary>"; did you mean 'x'?" for the closest candidate within edit distance 2, else "".</summary>
+    internal static string Suggestion(string word, IEnumerable<string> candidates)
+    {
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        foreach (var candidate in candidates)
+        {
+            var distance = EditDistance(word, candidate);
+            // The length guard keeps "x" from being "close" to every two-letter word.
+            if (distance <= 2 && distance < candidate.Length && distance < bestDistance)
+            {
+                best = candidate;
+                bestDistance = distance;
+            }
+        }
+
+        return best is null ? string.Empty : $"; did you mean '{best}'?";
+    }
+
+    /// <summary>Why a node, set or subscription name is unusable (nothing when it is fine).</summary>
+    internal static IEnumerable<string> NameProblems(string kind, string name)
+    {
+        if (name.Length == 0)
+        {
+            yield return $"{kind} name is empty";
+            yield break;
+        }
+
+        var wellFormed = name[0] is >= 'a' and <= 'z'
+            && name.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_');
+        if (!wellFormed)
+        {
+            yield return $"invalid {kind} name '{name}': use lowercase letters, digits and underscores, starting with a letter "
+                + "(names become replication slot, publication and origin names)";
+        }
+
+        if (name.Length > MaxNameLength)
+        {
+            yield return $"{kind} name '{name}' is too long ({name.Length} characters; at most {MaxNameLength}, "
+                + "since names become replication slot, publication and origin names)";
+        }
+    }
+
+    private sealed class Validator(string file)
+    {
+        private readonly List<ConfigError> _errors = [];
+
+        private void Error(int line, string message) => _errors.Add(new ConfigError(file, line, message));
+
+        public NavetteConfig Run(string text)
+        {
+            var treeErrors = new List<(int Line, string Message)>();
+            var root = YamlTreeReader.Read(text, treeErrors, out var syntaxError);
+            foreach (var (line, message) in treeErrors)
+            {
+                Error(line, message);
+            }
+
+            if (syntaxError)
+            {
+                throw new ConfigException(_errors);
+            }
+
+            var nodes = new OrderedDictionary<string, NodeConfig>(StringComparer.Ordinal);
+            var sets = new OrderedDictionary<string, SetConfig>(StringComparer.Ordinal);
+            var subscriptions = new OrderedDictionary<string, SubscriptionConfig>(StringComparer.Ordinal);
+
+            if (root is null || root is YamlTreeScalar { IsNull: true })
+            {
+                Error(1, "the file is empty; it needs at least a 'nodes' section");
+            }
+            else if (root is not YamlTreeMapping rootMapping)
+            {
+                Error(root.Line, $"the top level must be a mapping with the keys {string.Join(", ", RootKeys)}");
+            }
+            else
+            {
+                var sections = ReadFields(rootMapping, RootKeys, owner: null);
+                if (!sections.TryGetValue("nodes", out var nodesSection))
+                {
+                    Error(rootMapping.Line, "missing 'nodes' section; define at least one node");
+                }
+                else
+                {
+                    ValidateNodes(nodesSection.Key, nodesSection.Value, nodes);
+                }
+
+                if (sections.TryGetValue("sets", out var setsSection))
+                {
+                    ValidateSets(setsSection.Value, sets);
+                }
+
+                if (sections.TryGetValue("subscriptions", out var subscriptionsSection))
+                {
+                    ValidateSubscriptions(subscriptionsSection.Value, nodes, sets, subscriptions);
+                }
+            }
+
+            if (_errors.Count > 0)
+            {
+                throw new ConfigException(_errors.OrderBy(e => e.Line).ToList());
+            }
+
+            return new NavetteConfig(
+                file,
+                new ReadOnlyDictionary<string, NodeConfig>(nodes),
+                new ReadOnlyDictionary<string, SetConfig>(sets),
+                new ReadOnlyDictionary<string, SubscriptionConfig>(subscriptions));
+        }
+
+        // ------------------------------------------------------------ sections
+
+        private void ValidateNodes(YamlTreeScalar sectionKey, YamlTreeNode section, OrderedDictionary<string, NodeConfig> nodes)
+        {
+            var entries = ReadEntries(section, "nodes", "node");
+            if (entries.Count == 0 && section is YamlTreeMapping or YamlTreeScalar { IsNull: true })
+            {
+                Error(sectionKey.Line, "'nodes' is empty; define at least one node");
+            }
+
+            foreach (var (nameKey, value) in entries)
+            {
+                var name = nameKey.Value;
+                var owner = $"node '{name}'";
+                var connInfo = string.Empty;
+                if (value is YamlTreeScalar { IsNull: true })
+                {
+                    Error(nameKey.Line, $"{owner}: 'conninfo' is required");
+                }
+                else if (value is not YamlTreeMapping mapping)
+                {
+                    Error(value.Line, $"{owner} must be a mapping with a 'conninfo' key");
+                }
+                else
+                {
+                    var fields = ReadFields(mapping, NodeKeys, owner);
+                    if (!fields.TryGetValue("conninfo", out var field))
+                    {
+                        Error(nameKey.Line, $"{owner}: 'conninfo' is required");
+                    }
+                    else if (field.Value is not YamlTreeScalar { IsNull: false } scalar || string.IsNullOrWhiteSpace(scalar.Value))
+                    {
+                        Error(LineOf(field), $"{owner}: 'conninfo' must be a non-empty string");
+                    }
+                    else
+                    {
+                        connInfo = scalar.Value;
+                        try
+                        {
+                            ConnInfo.ToNpgsql(connInfo);
+                        }
+                        catch (ArgumentException ex)
+                        {
+                            Error(scalar.Line, $"{owner}: invalid conninfo: {ConnInfo.ScrubSecrets(ex.Message, connInfo)}");
+                        }
+                    }
+                }
+
+                nodes.Add(name, new NodeConfig(name, connInfo, nameKey.Line));
+            }
+        }
+
+        private void ValidateSets(YamlTreeNode section, OrderedDictionary<string, SetConfig> sets)
+        {
+            foreach (var (nameKey, value) in ReadEntries(section, "sets", "set"))
+            {
+                var name = nameKey.Value;
+                var owner = $"set '{name}'";
+                var tables = new List<TablePattern>();
+                if (value is YamlTreeScalar { IsNull: true })
+                {
+                    Error(nameKey.Line, $"{owner}: 'tables' is required");
+                }
+                else if (value is not YamlTreeMapping mapping)
+                {
+                    Error(value.Line, $"{owner} must be a mapping with a 'tables' key");
+                }
+                else
+                {
+                    var fields = ReadFields(mapping, SetKeys, owner);
+                    if (!fields.TryGetValue("tables", out var field))
+                    {
+                        Error(nameKey.Line, $"{owner}: 'tables' is required");
+                    }
+                    else if (field.Value is not YamlTreeSequence { Items.Count: > 0 } list)
+                    {
+                        Error(LineOf(field), $"{owner}: 'tables' must be a non-empty list of table names, e.g. [public.orders]");
+                    }
+                    else
+                    {
+                        var seen = new Dictionary<string, TablePattern>(StringComparer.Ordinal);
+                        foreach (var item in list.Items)
+                        {
+                            if (item is not YamlTreeScalar { IsNull: false } scalar)
+                            {
+                                Error(item.Line, $"{owner}: each table entry must be a string like public.orders");
+                                continue;
+                            }
+
+                            if (!TablePattern.TryParse(scalar.Value, scalar.Line, out var pattern, out var problem))
+                            {
+                                Error(scalar.Line, $"{owner}: {problem}");
+                                continue;
+                            }
+
+                            var identity = Identity(pattern);
+                            if (seen.TryGetValue(identity, out var first))
+                            {
+                                var firstAs = first.Text == pattern.Text ? string.Empty : $" as '{first.Text}'";
+                                Error(scalar.Line, $"{owner}: table '{pattern.Text}' is listed twice (first{firstAs} at line {first.Line})");
+                                continue;
+                            }
+
+                            seen.Add(identity, pattern);
+                            tables.Add(pattern);
+                        }
+                    }
+                }
+
+                sets.Add(name, new SetConfig(name, tables, nameKey.Line));
+            }
+        }
+
+        private void ValidateSubscriptions(
+            YamlTreeNode section,
+            OrderedDictionary<string, NodeConfig> nodes,
+            OrderedDictionary<string, SetConfig> sets,
+            OrderedDictionary<string, SubscriptionConfig> subscriptions)
+        {
+            var pairs = new Dictionary<(string From, string To), SubscriptionConfig>();
+            foreach (var (nameKey, value) in ReadEntries(section, "subscriptions", "subscription"))
+            {
+                var name = nameKey.Value;
+                var owner = $"subscription '{name}'";
+                if (value is YamlTreeScalar { IsNull: true })
+                {
+                    Error(nameKey.Line, $"{owner}: 'from', 'to' and 'sets' are required");
+                    continue;
+                }
+
+                if (value is not YamlTreeMapping mapping)
+                {
+                    Error(value.Line, $"{owner} must be a mapping with the keys from, to and sets");
+                    continue;
+                }
+
+                var fields = ReadFields(mapping, SubscriptionKeys, owner);
+                var from = NodeReference(fields, "from", owner, nameKey.Line, nodes);
+                var to = NodeReference(fields, "to", owner, nameKey.Line, nodes);
+                if (from is not null && to is not null && from == to)
+                {
+                    Error(fields["to"].Value.Line, $"{owner}: a subscription cannot replicate a node to itself ('{from}')");
+                }
+
+                var setNames = SetReferences(fields, owner, nameKey.Line, sets);
+                var initialCopy = Boolean(fields, "initial_copy", owner, SubscriptionConfig.DefaultInitialCopy);
+                var forward = Boolean(fields, "forward", owner, SubscriptionConfig.DefaultForward);
+                var copySchema = Boolean(fields, "copy_schema", owner, SubscriptionConfig.DefaultCopySchema);
+                var copyWorkers = CopyWorkers(fields, owner);
+
+                var subscription = new SubscriptionConfig(
+                    name, from ?? string.Empty, to ?? string.Empty, setNames,
+                    initialCopy, forward, copySchema, copyWorkers, nameKey.Line);
+
+                if (from is not null && to is not null && from != to)
+                {
+                    if (pairs.TryGetValue((from, to), out var other))
+                    {
+                        Error(nameKey.Line,
+                            $"{owner} replicates '{from}' to '{to}', like subscription '{other.Name}' (line {other.Line}); "
+                            + "use one subscription per pair of nodes and list all its sets there");
+                    }
+                    else
+                    {
+                        pairs.Add((from, to), subscription);
+                    }
+                }
+
+                subscriptions.Add(name, subscription);
+            }
+        }
+
+        // ------------------------------------------------------------ subscription fields
+
+        private string? NodeReference(
+            Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields,
+            string key,
+            string owner,
+            int ownerLine,
+            OrderedDictionary<string, NodeConfig> nodes)
+        {
+            if (!fields.TryGetValue(key, out var field))
+            {
+                Error(ownerLine, $"{owner}: '{key}' is required");
+                return null;
+            }
+
+            if (field.Value is not YamlTreeScalar { IsNull: false } scalar)
+            {
+                Error(LineOf(field), $"{owner}: '{key}' must be a node name");
+                return null;
+            }
+
+            if (!nodes.ContainsKey(scalar.Value))
+            {
+                var defined = nodes.Count == 0 ? "(none)" : string.Join(", ", nodes.Keys);
+                Error(scalar.Line, $"{owner}: unknown node '{scalar.Value}' in '{key}'; defined nodes: {defined}"
+                    + Suggestion(scalar.Value, nodes.Keys));
+                return null;
+            }
+
+            return scalar.Value;
+        }
+
+        private List<string> SetReferences(
+            Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields,
+            string owner,
+            int ownerLine,
+            OrderedDictionary<string, SetConfig> sets)
+        {
+            var names = new List<string>();
+            if (!fields.TryGetValue("sets", out var field))
+            {
+                Error(ownerLine, $"{owner}: 'sets' is required");
+                return names;
+            }
+
+            if (field.Value is not YamlTreeSequence { Items.Count: > 0 } list)
+            {
+                Error(LineOf(field), $"{owner}: 'sets' must be a non-empty list of set names, e.g. [shop]");
+                return names;
+            }
+
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var item in list.Items)
+            {
+                if (item is not YamlTreeScalar { IsNull: false } scalar)
+                {
+                    Error(item.Line, $"{owner}: each entry of 'sets' must be a set name");
+                    continue;
+                }
+
+                var setName = scalar.Value;
+                if (seen.TryGetValue(setName, out var firstLine))
+                {
+                    Error(scalar.Line, $"{owner}: set '{setName}' is listed twice (first at line {firstLine})");
+                    continue;
+                }
+
+                seen.Add(setName, scalar.Line);
+                if (!sets.ContainsKey(setName))
+                {
+                    var defined = sets.Count == 0 ? "(none)" : string.Join(", ", sets.Keys);
+                    Error(scalar.Line, $"{owner}: unknown set '{setName}' in 'sets'; defined sets: {defined}"
+                        + Suggestion(setName, sets.Keys));
+                    continue;
+                }
+
+                names.Add(setName);
+            }
+
+            return names;
+        }
+
+        private bool Boolean(
+            Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields,
+            string key,
+            string owner,
+            bool defaultValue)
+        {
+            if (!fields.TryGetValue(key, out var field))
+            {
+                return defaultValue;
+            }
+
+            switch (field.Value)
+            {
+                case YamlTreeScalar { IsPlain: true, Value: "true" or "True" or "TRUE" }:
+                    return true;
+                case YamlTreeScalar { IsPlain: true, Value: "false" or "False" or "FALSE" }:
+                    return false;
+                case YamlTreeScalar { IsNull: true }:
+                    Error(LineOf(field), $"{owner}: '{key}' must be true or false");
+                    return defaultValue;
+                case YamlTreeScalar { IsPlain: true } plain:
+                    Error(plain.Line, $"{owner}: '{key}' must be true or false, not '{plain.Value}' (only YAML 1.2 booleans are accepted)");
+                    return defaultValue;
+                case YamlTreeScalar quoted:
+                    Error(quoted.Line, $"{owner}: '{key}' must be true or false, without quotes");
+                    return defaultValue;
+                default:
+                    Error(field.Value.Line, $"{owner}: '{key}' must be true or false");
+                    return defaultValue;
+            }
+        }
+
+        private int CopyWorkers(Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields, string owner)
+        {
+            const int min = SubscriptionConfig.MinCopyWorkers;
+            const int max = SubscriptionConfig.MaxCopyWorkers;
+            if (!fields.TryGetValue("copy_workers", out var field))
+            {
+                return SubscriptionConfig.DefaultCopyWorkers;
+            }
+
+            if (field.Value is YamlTreeScalar { IsPlain: true, IsNull: false } scalar)
+            {
+                var digits = scalar.Value.TrimStart('+', '-');
+                if (digits.Length > 0 && digits.All(char.IsAsciiDigit)
+                    && int.TryParse(scalar.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
+                    && n is >= min and <= max)
+                {
+                    return n;
+                }
+
+                Error(scalar.Line, $"{owner}: 'copy_workers' must be an integer from {min} to {max}, not '{scalar.Value}'");
+                return SubscriptionConfig.DefaultCopyWorkers;
+            }
+
+            Error(LineOf(field), $"{owner}: 'copy_workers' must be an integer from {min} to {max}");
+            return SubscriptionConfig.DefaultCopyWorkers;
+        }
+
+        // ------------------------------------------------------------ generic helpers
+
+        /// <summary>
+        /// The entries of a nodes/sets/subscriptions section (name → definition), in file order, reporting
+        /// non-mapping sections, duplicate names (the later one is dropped) and invalid names.
+        /// </summary>
+        private List<(YamlTreeScalar Name, YamlTreeNode Value)> ReadEntries(YamlTreeNode section, string sectionName, string kind)
+        {
+            var entries = new List<(YamlTreeScalar Name, YamlTreeNode Value)>();
+            if (section is YamlTreeScalar { IsNull: true })
+            {
+                return entries;
+            }
+
+            if (section is not YamlTreeMapping mapping)
+            {
+                Error(section.Line, $"'{sectionName}' must be a mapping of {kind} names to {kind} definitions"
+                    + (section is YamlTreeSequence ? ", not a list" : string.Empty));
+                return entries;
+            }
+
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var (key, value) in mapping.Pairs)
+            {
+                if (key is not YamlTreeScalar name)
+                {
+                    Error(key.Line, $"{kind} names must be plain strings");
+                    continue;
+                }
+
+                if (seen.TryGetValue(name.Value, out var firstLine))
+                {
+                    Error(name.Line, $"duplicate {kind} '{name.Value}' (first defined at line {firstLine})");
+                    continue;
+                }
+
+                seen.Add(name.Value, name.Line);
+                foreach (var problem in NameProblems(kind, name.Value))
+                {
+                    Error(name.Line, problem);
+                }
+
+                entries.Add((name, value));
+            }
+
+            return entries;
+        }
+
+        /// <summary>
+        /// The keys of a mapping with a fixed set of allowed keys, reporting unknown keys (with a suggestion)
+        /// and duplicates (the later one is ignored).
+        /// </summary>
+        private Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> ReadFields(
+            YamlTreeMapping mapping,
+            string[] allowed,
+            string? owner)
+        {
+            var where = owner is null ? "at the top level" : $"in {owner}";
+            var fields = new Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>>(StringComparer.Ordinal);
+            foreach (var (key, value) in mapping.Pairs)
+            {
+                if (key is not YamlTreeScalar scalar)
+                {
+                    Error(key.Line, $"keys {where} must be plain strings; allowed: {string.Join(", ", allowed)}");
+                    continue;
+                }
+
+                if (fields.TryGetValue(scalar.Value, out var first))
+                {
+                    Error(scalar.Line, $"duplicate key '{scalar.Value}' {where} (first defined at line {first.Key.Line})");
+                    continue;
+                }
+
+                if (!allowed.Contains(scalar.Value, StringComparer.Ordinal))
+                {
+                    Error(scalar.Line, $"unknown key '{scalar.Value}' {where}; allowed: {string.Join(", ", allowed)}"
+                        + Suggestion(scalar.Value, allowed));
+                    continue;
+                }
+
+                fields.Add(scalar.Value, new(scalar, value));
+            }
+
+            return fields;
+        }
+
+        /// <summary>The value's line, or the key's when the value is empty (YAML puts it wherever the next token is).</summary>
+        private static int LineOf(KeyValuePair<YamlTreeScalar, YamlTreeNode> field) =>
+            field.Value is YamlTreeScalar { IsNull: true } ? field.Key.Line : field.Value.Line;
+
+        /// <summary>Two entries naming the same table(s): quoting only matters where it turns off a wildcard.</summary>
+        private static string Identity(TablePattern p)
+        {
+            static string Part(string name, bool quoted) =>
+                quoted && name.AsSpan().IndexOfAny('*', '?') >= 0 ? TablePattern.QuoteIdentifier(name) : name;
+
+            return Part(p.Schema, p.SchemaQuoted) + "\0" + Part(p.Table, p.TableQuoted);
+        }
+    }
+}

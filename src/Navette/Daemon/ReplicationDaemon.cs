@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+using Navette.Config;
+
+namespace Navette.Daemon;
+
+/// <summary><c>navette run</c>: one supervised worker per subscription until cancelled (SIGINT/SIGTERM).</summary>
+internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory logs)
+{
+    public static SubscriptionPlan PlanFor(NavetteConfig config, SubscriptionConfig sub) => new(
+        sub.Name, sub.From, sub.To,
+        config.Nodes[sub.From].ToNpgsqlConnectionString(),
+        config.Nodes[sub.To].ToNpgsqlConnectionString(),
+        sub.Sets.Select(Sql.PublicationName).ToArray(),
+        sub.InitialCopy, sub.Forward, sub.CopyWorkers);
+
+    public IReadOnlyList<SubscriptionWorker> Workers { get; private set; } = [];
+
+    public async Task RunAsync(IReadOnlyCollection<string>? only, CancellationToken ct)
+    {
+        var log = logs.CreateLogger("navette");
+        var subs = config.Subscriptions.Values.Where(s => only is null || only.Count == 0 || only.Contains(s.Name)).ToList();
+        if (only is { Count: > 0 })
+            foreach (var missing in only.Where(n => !config.Subscriptions.ContainsKey(n)))
+                throw new NavetteException($"no subscription named {missing} in {config.SourcePath}; defined: {string.Join(", ", config.Subscriptions.Keys)}");
+        if (subs.Count == 0)
+            throw new NavetteException($"{config.SourcePath} defines no subscription; nothing to run");
+        Workers = subs.Select(s => new SubscriptionWorker(PlanFor(config, s), logs.CreateLogger($"navette.{s.Name}"))).ToList();
+        log.LogInformation("navette run: {Count} subscription(s): {Names}", Workers.Count, string.Join(", ", subs.Select(s => $"{s.Name} ({s.From} -> {s.To})")));
+        await Task.WhenAll(Workers.Select(w => Task.Run(() => w.RunSupervisedAsync(ct), CancellationToken.None)));
+    }
+}

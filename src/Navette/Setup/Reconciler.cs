@@ -1,0 +1,317 @@
+using Microsoft.Extensions.Logging;
+using Navette.Catalog;
+using Navette.Config;
+using Npgsql;
+
+namespace Navette.Setup;
+
+/// <summary>
+/// <c>navette apply</c>: brings every node to what the file declares. Checks everything first and reports every
+/// problem at once; changes nothing until all checks pass; running it twice changes nothing the second time.
+/// </summary>
+internal sealed class Reconciler(NavetteConfig config, ILogger log)
+{
+    private readonly List<string> _problems = new();
+    private readonly List<string> _actions = new();
+
+    /// <summary>Tables each (origin node, set) publishes, resolved from the set's patterns.</summary>
+    private readonly Dictionary<(string Node, string Set), List<SourceTable>> _resolved = new();
+
+    public IReadOnlyList<string> Actions => _actions;
+
+    public async Task<IReadOnlyList<string>> RunAsync(CancellationToken ct)
+    {
+        var conns = await ConnectAllAsync(ct);
+        try
+        {
+            await CheckAsync(conns, ct);
+            if (_problems.Count > 0)
+                throw new NavetteException($"navette apply found {_problems.Count} problem(s); nothing was changed:\n  - " + string.Join("\n  - ", _problems));
+
+            foreach (var (name, conn) in conns)
+            {
+                var applied = await CatalogInstaller.EnsureAsync(conn, ct);
+                if (applied.Count > 0)
+                    _actions.Add($"node {name}: navette catalog installed/upgraded to version {applied[^1]}");
+            }
+            foreach (var (name, conn) in conns)
+                await ReconcilePublicationsAsync(name, conn, ct);
+            foreach (var sub in config.Subscriptions.Values)
+                await ReconcileSubscriptionAsync(sub, conns[sub.From], conns[sub.To], ct);
+            foreach (var (name, conn) in conns)
+                await DropOrphansAsync(name, conn, ct);
+            return _actions;
+        }
+        finally
+        {
+            foreach (var c in conns.Values) await c.DisposeAsync();
+        }
+    }
+
+    private async Task<Dictionary<string, NpgsqlConnection>> ConnectAllAsync(CancellationToken ct)
+    {
+        var tasks = config.Nodes.Values.Select(async node =>
+        {
+            var conn = new NpgsqlConnection(node.ToNpgsqlConnectionString());
+            try
+            {
+                await conn.OpenAsync(ct);
+                return (node.Name, Conn: conn, Error: (string?)null);
+            }
+            catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
+            {
+                await conn.DisposeAsync();
+                return (node.Name, Conn: (NpgsqlConnection?)null, Error: $"node {node.Name} ({node.RedactedConnInfo}): cannot connect: {Daemon.SubscriptionWorker.Describe(e)}");
+            }
+        }).ToList();
+        var results = await Task.WhenAll(tasks);
+        var failures = results.Where(r => r.Error is not null).Select(r => r.Error!).ToList();
+        if (failures.Count > 0)
+        {
+            foreach (var r in results) if (r.Conn is not null) await r.Conn.DisposeAsync();
+            throw new NavetteException(string.Join("\n", failures));
+        }
+        return results.ToDictionary(r => r.Name, r => r.Conn!);
+    }
+
+    private async Task CheckAsync(Dictionary<string, NpgsqlConnection> conns, CancellationToken ct)
+    {
+        var origins = config.Subscriptions.Values.GroupBy(s => s.From).ToDictionary(g => g.Key, g => g.Count());
+        var targets = config.Subscriptions.Values.Select(s => s.To).ToHashSet();
+        var tablesByNode = new Dictionary<string, List<SourceTable>>();
+
+        foreach (var (name, conn) in conns)
+        {
+            var settings = await NodeInspector.SettingsAsync(conn, ct);
+            var role = await NodeInspector.RoleAsync(conn, ct);
+            if (int.Parse(settings["server_version_num"]) < 150000)
+                _problems.Add($"node {name}: PostgreSQL {settings["server_version_num"]} is too old; navette needs PostgreSQL 15 or later");
+            if (!role.Super && !role.CanCreateInDb)
+                _problems.Add($"node {name}: role {conn.UserName} cannot create the navette schema; GRANT CREATE ON DATABASE {Sql.Ident(conn.Database!)} TO {Sql.Ident(conn.UserName!)} (or connect as a superuser)");
+
+            if (origins.TryGetValue(name, out var outgoing))
+            {
+                if (settings["wal_level"] != "logical")
+                    _problems.Add($"node {name}: wal_level is '{settings["wal_level"]}' but logical decoding needs 'logical'; run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL");
+                var ours = (await NodeInspector.NavetteSlotsAsync(conn, ct)).Count;
+                var others = await NodeInspector.SlotCountAsync(conn, ct) - ours;
+                var maxSlots = int.Parse(settings["max_replication_slots"]);
+                if (maxSlots < others + outgoing)
+                    _problems.Add($"node {name}: max_replication_slots is {maxSlots} but {others} slot(s) already exist and navette needs {outgoing} more; set max_replication_slots to at least {others + outgoing} (ALTER SYSTEM, then restart)");
+                var maxSenders = int.Parse(settings["max_wal_senders"]);
+                if (maxSenders < outgoing + 1)
+                    _problems.Add($"node {name}: max_wal_senders is {maxSenders} but navette needs {outgoing + 1} ({outgoing} subscription(s) streaming plus one while a copy starts); set max_wal_senders to at least {outgoing + 1} (ALTER SYSTEM, then restart)");
+                if (!role.Super && !role.Replication)
+                    _problems.Add($"node {name}: role {conn.UserName} can neither create replication slots nor stream; ALTER ROLE {Sql.Ident(conn.UserName!)} REPLICATION (or connect as a superuser)");
+                tablesByNode[name] = await NodeInspector.TablesAsync(conn, ct);
+            }
+            if (targets.Contains(name) && !role.Super)
+                _problems.Add($"node {name}: role {conn.UserName} is not a superuser; applying changes needs session_replication_role and replication origins, which PostgreSQL 15 reserves to superusers; connect to {name} as a superuser");
+        }
+
+        foreach (var sub in config.Subscriptions.Values)
+        {
+            if (!tablesByNode.TryGetValue(sub.From, out var available)) continue;
+            foreach (var setName in sub.Sets)
+            {
+                if (_resolved.ContainsKey((sub.From, setName))) continue;
+                _resolved[(sub.From, setName)] = ResolveSet(sub.From, config.Sets[setName], available);
+            }
+            foreach (var table in sub.Sets.SelectMany(s => _resolved[(sub.From, s)]).Distinct())
+                await CompareTableAsync(sub, table, conns[sub.From], conns[sub.To], ct);
+        }
+    }
+
+    private List<SourceTable> ResolveSet(string node, SetConfig set, List<SourceTable> available)
+    {
+        var result = new List<SourceTable>();
+        foreach (var pattern in set.Tables)
+        {
+            var matches = available.Where(t => pattern.Matches(t.Schema, t.Name)).ToList();
+            if (matches.Count == 0)
+            {
+                if (pattern.IsPattern)
+                    log.LogWarning("{File}:{Line}: pattern {Pattern} of set {Set} matches no table on node {Node}", config.SourcePath, pattern.Line, pattern.Text, set.Name, node);
+                else
+                    _problems.Add($"{config.SourcePath}:{pattern.Line}: table {pattern.Text} of set {set.Name} does not exist on node {node} (or is a partition: list its partitioned parent instead)");
+            }
+            foreach (var t in matches)
+            {
+                if (result.Contains(t)) continue;
+                if (t.Persistence != 'p')
+                {
+                    _problems.Add($"set {set.Name}: table {t} on node {node} is {(t.Persistence == 'u' ? "unlogged" : "temporary")}; its changes are not in the WAL and cannot be replicated");
+                    continue;
+                }
+                if (!t.HasUsableIdentity)
+                    _problems.Add($"set {set.Name}: table {t} on node {node} has no primary key or replica identity, so its UPDATEs and DELETEs cannot be replicated; add a primary key, or run ALTER TABLE {t.QualifiedName} REPLICA IDENTITY FULL;");
+                result.Add(t);
+            }
+        }
+        return result;
+    }
+
+    private async Task CompareTableAsync(SubscriptionConfig sub, SourceTable table, NpgsqlConnection from, NpgsqlConnection to, CancellationToken ct)
+    {
+        var src = await NodeInspector.ColumnsAsync(from, table.Schema, table.Name, ct) ?? [];
+        var dst = await NodeInspector.ColumnsAsync(to, table.Schema, table.Name, ct);
+        if (dst is null)
+        {
+            _problems.Add($"subscription {sub.Name}: table {table} is missing on node {sub.To}; create it there with the same columns as on {sub.From} (pg_dump --schema-only -t {table.QualifiedName} helps)");
+            return;
+        }
+        var byName = dst.ToDictionary(c => c.Name);
+        foreach (var c in src.Where(c => !c.Generated))
+        {
+            if (!byName.TryGetValue(c.Name, out var d))
+                _problems.Add($"subscription {sub.Name}: column {c.Name} of {table} ({c.Type}) exists on {sub.From} but not on {sub.To}; ALTER TABLE {table.QualifiedName} ADD COLUMN {Sql.Ident(c.Name)} {c.Type} on {sub.To}");
+            else if (d.Generated)
+                _problems.Add($"subscription {sub.Name}: column {c.Name} of {table} is generated on {sub.To} but holds data on {sub.From}; replicated values cannot be written into it");
+            else if (d.Type != c.Type)
+                _problems.Add($"subscription {sub.Name}: column {c.Name} of {table} is {c.Type} on {sub.From} but {d.Type} on {sub.To}; make the types identical");
+        }
+        var sourceNames = src.Where(c => !c.Generated).Select(c => c.Name).ToHashSet();
+        foreach (var d in dst.Where(d => !sourceNames.Contains(d.Name) && d.NotNull && !d.HasDefault && !d.Generated))
+            _problems.Add($"subscription {sub.Name}: column {d.Name} of {table} exists only on {sub.To} and is NOT NULL without a default, so replicated rows cannot be inserted; give it a default or drop NOT NULL");
+    }
+
+    private async Task ReconcilePublicationsAsync(string node, NpgsqlConnection conn, CancellationToken ct)
+    {
+        var wanted = _resolved.Where(kv => kv.Key.Node == node).ToList();
+        foreach (var ((_, set), tables) in wanted)
+        {
+            var pub = Sql.PublicationName(set);
+            var desired = tables.Select(t => (t.Schema, t.Name)).Append(("navette", "fence")).ToHashSet();
+            var exists = (await NodeInspector.StringsAsync(conn, $"SELECT pubname FROM pg_publication WHERE pubname = {Sql.Literal(pub)}", ct)).Count > 0;
+            var list = string.Join(", ", desired.Select(t => Sql.Qualified(t.Item1, t.Item2)));
+            if (!exists)
+            {
+                await ExecAsync(conn, $"CREATE PUBLICATION {Sql.Ident(pub)} FOR TABLE {list} WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)", ct);
+                _actions.Add($"node {node}: publication {pub} created with {tables.Count} table(s)");
+                continue;
+            }
+            var current = new HashSet<(string, string)>();
+            await using (var cmd = new NpgsqlCommand("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1", conn))
+            {
+                cmd.Parameters.AddWithValue(pub);
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct)) current.Add((r.GetString(0), r.GetString(1)));
+            }
+            if (!current.SetEquals(desired))
+            {
+                await ExecAsync(conn, $"ALTER PUBLICATION {Sql.Ident(pub)} SET TABLE {list}", ct);
+                _actions.Add($"node {node}: publication {pub} now has {tables.Count} table(s) (+{desired.Except(current).Count()} -{current.Except(desired).Count()})");
+            }
+        }
+        var keep = wanted.Select(w => Sql.PublicationName(w.Key.Set)).ToHashSet();
+        foreach (var pub in await NodeInspector.StringsAsync(conn, "SELECT pubname FROM pg_publication WHERE pubname LIKE 'navette\\_%'", ct))
+        {
+            if (keep.Contains(pub)) continue;
+            await ExecAsync(conn, $"DROP PUBLICATION {Sql.Ident(pub)}", ct);
+            _actions.Add($"node {node}: publication {pub} dropped (no subscription reads it any more)");
+        }
+    }
+
+    private async Task ReconcileSubscriptionAsync(SubscriptionConfig sub, NpgsqlConnection from, NpgsqlConnection to, CancellationToken ct)
+    {
+        var origin = Sql.OriginName(sub.Name);
+        var slot = Sql.SlotName(sub.Name);
+
+        if ((await NodeInspector.StringsAsync(to, $"SELECT roname FROM pg_replication_origin WHERE roname = {Sql.Literal(origin)}", ct)).Count == 0)
+        {
+            await ExecAsync(to, $"SELECT pg_replication_origin_create({Sql.Literal(origin)})", ct);
+            _actions.Add($"node {sub.To}: replication origin {origin} created");
+        }
+
+        string? state;
+        await using (var cmd = new NpgsqlCommand("SELECT state FROM navette.subscription WHERE name = $1", to))
+        {
+            cmd.Parameters.AddWithValue(sub.Name);
+            state = await cmd.ExecuteScalarAsync(ct) as string;
+        }
+        var slotExists = (await NodeInspector.NavetteSlotsAsync(from, ct)).Any(s => s.Name == slot);
+
+        if (state is null)
+        {
+            var initial = sub.InitialCopy ? "initializing" : "streaming";
+            await using var cmd = new NpgsqlCommand(
+                "INSERT INTO navette.subscription (name, origin_node, sets, forward, state) VALUES ($1, $2, $3, $4, $5)", to);
+            cmd.Parameters.AddWithValue(sub.Name);
+            cmd.Parameters.AddWithValue(sub.From);
+            cmd.Parameters.AddWithValue(sub.Sets.ToArray());
+            cmd.Parameters.AddWithValue(sub.Forward);
+            cmd.Parameters.AddWithValue(initial);
+            await cmd.ExecuteNonQueryAsync(ct);
+            _actions.Add($"node {sub.To}: subscription {sub.Name} registered ({(sub.InitialCopy ? "initial copy on first run" : "no initial copy")})");
+            state = initial;
+        }
+        else
+        {
+            await using var cmd = new NpgsqlCommand("""
+                UPDATE navette.subscription SET origin_node = $2, sets = $3, forward = $4, updated_at = now()
+                 WHERE name = $1 AND (origin_node, sets, forward) IS DISTINCT FROM ($2, $3, $4)
+                """, to);
+            cmd.Parameters.AddWithValue(sub.Name);
+            cmd.Parameters.AddWithValue(sub.From);
+            cmd.Parameters.AddWithValue(sub.Sets.ToArray());
+            cmd.Parameters.AddWithValue(sub.Forward);
+            if (await cmd.ExecuteNonQueryAsync(ct) > 0)
+                _actions.Add($"node {sub.To}: subscription {sub.Name} updated (sets {string.Join(", ", sub.Sets)}, forward {sub.Forward.ToString().ToLowerInvariant()})");
+        }
+
+        if (!slotExists)
+        {
+            if (state is "initializing" or "copying")
+                return; // the worker creates the slot together with the snapshot it copies under
+            if (!sub.InitialCopy && state == "streaming" && !await HasProgressAsync(to, origin, ct))
+            {
+                await ExecAsync(from, $"SELECT pg_create_logical_replication_slot({Sql.Literal(slot)}, 'pgoutput')", ct);
+                _actions.Add($"node {sub.From}: slot {slot} created (streaming starts from now, no initial copy)");
+                return;
+            }
+            throw new NavetteException(
+                $"subscription {sub.Name}: slot {slot} is missing on node {sub.From} although {sub.To} already applied from it; changes made since are not retained. " +
+                $"Remove the subscription from the file and apply, empty the target tables, then add it back with initial_copy: true");
+        }
+    }
+
+    private static async Task<bool> HasProgressAsync(NpgsqlConnection conn, string origin, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_progress($1, false) IS NOT NULL AND pg_replication_origin_progress($1, false) <> '0/0'", conn);
+        cmd.Parameters.AddWithValue(origin);
+        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    private async Task DropOrphansAsync(string node, NpgsqlConnection conn, CancellationToken ct)
+    {
+        var slots = config.Subscriptions.Values.Where(s => s.From == node).Select(s => Sql.SlotName(s.Name)).ToHashSet();
+        foreach (var (slot, active) in await NodeInspector.NavetteSlotsAsync(conn, ct))
+        {
+            if (slots.Contains(slot)) continue;
+            if (active)
+                throw new NavetteException($"node {node}: slot {slot} belongs to a subscription no longer in {config.SourcePath} but is still streaming; stop navette run, then apply again");
+            await ExecAsync(conn, $"SELECT pg_drop_replication_slot({Sql.Literal(slot)})", ct);
+            _actions.Add($"node {node}: slot {slot} dropped (its subscription was removed; the WAL it retained is released)");
+        }
+        var incoming = config.Subscriptions.Values.Where(s => s.To == node).Select(s => s.Name).ToHashSet();
+        foreach (var name in await NodeInspector.StringsAsync(conn, "SELECT name FROM navette.subscription", ct))
+        {
+            if (incoming.Contains(name)) continue;
+            await ExecAsync(conn, $"DELETE FROM navette.subscription WHERE name = {Sql.Literal(name)}; DELETE FROM navette.copy_progress WHERE subscription = {Sql.Literal(name)}", ct);
+            _actions.Add($"node {node}: subscription {name} unregistered");
+        }
+        var origins = incoming.Select(Sql.OriginName).ToHashSet();
+        foreach (var origin in await NodeInspector.StringsAsync(conn, "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'navette\\_%'", ct))
+        {
+            if (origins.Contains(origin)) continue;
+            await ExecAsync(conn, $"SELECT pg_replication_origin_drop({Sql.Literal(origin)})", ct);
+            _actions.Add($"node {node}: replication origin {origin} dropped");
+        }
+    }
+
+    private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}

@@ -1,0 +1,17 @@
+namespace Navette.Setup;
+
+/// <summary>A table found on an origin node, with what decides whether it can be replicated.</summary>
+internal sealed record SourceTable(string Schema, string Name, char Kind, char Persistence, char ReplicaIdentity, bool HasPrimaryKey, bool HasIdentityIndex)
+{
+    public string QualifiedName => Sql.Qualified(Schema, Name);
+    public override string ToString() => $"{Schema}.{Name}";
+
+    /// <summary>UPDATE and DELETE can be replicated only when the origin logs something identifying the row.</summary>
+    public bool HasUsableIdentity => ReplicaIdentity switch
+    {
+        'f' => true,
+        'i' => HasIdentityIndex,
+        'd' => HasPrimaryKey,
+        _ => false,
+    };
+}

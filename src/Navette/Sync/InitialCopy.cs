@@ -1,0 +1,211 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Navette.Capture;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using NpgsqlTypes;
+
+namespace Navette.Sync;
+
+/// <summary>
+/// Copies every table of a subscription under the snapshot exported by the creation of its slot, so that the
+/// stream starting at the slot's consistent point carries exactly the transactions the copy did not see.
+/// </summary>
+internal sealed class InitialCopy(
+    string subscription, string sourceConnectionString, string targetConnectionString,
+    IReadOnlyList<string> publications, int workers, ILogger log)
+{
+    private readonly ConcurrentDictionary<CopyTable, TableProgress> _progress = new();
+
+    private sealed class TableProgress
+    {
+        public long Rows;
+        public long Bytes;
+        public readonly Stopwatch Clock = Stopwatch.StartNew();
+    }
+
+    /// <summary>
+    /// Runs the copy. <paramref name="resuming"/> says an earlier attempt may have left partial rows in the
+    /// target tables (they are emptied); otherwise a non-empty target table is refused rather than mixed with.
+    /// Returns the LSN streaming must start from.
+    /// </summary>
+    public async Task<NpgsqlLogSequenceNumber> RunAsync(bool resuming, CancellationToken ct)
+    {
+        await using var source = new NpgsqlConnection(CopyConnectionString(sourceConnectionString, "copy"));
+        await source.OpenAsync(ct);
+        var tables = await PublishedTables.ReadAsync(source, publications, ct);
+
+        await using (var target = new NpgsqlConnection(CopyConnectionString(targetConnectionString, "copy")))
+        {
+            await target.OpenAsync(ct);
+            await PrepareTargetAsync(target, tables, resuming, ct);
+        }
+
+        var slot = Sql.SlotName(subscription);
+        await DropSlotIfInactiveAsync(source, slot, ct);
+
+        var csb = new NpgsqlConnectionStringBuilder(sourceConnectionString) { ApplicationName = Sql.ApplicationName(subscription) + "_copy", Options = ChangeStream.SessionOptions };
+        await using var repl = new LogicalReplicationConnection(csb.ConnectionString);
+        await repl.Open(ct);
+        var created = await repl.CreatePgOutputReplicationSlot(slot, temporarySlot: false, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: ct);
+        var snapshot = created.SnapshotName ?? throw new InvalidOperationException("the origin did not export a snapshot for the new slot");
+        var consistent = created.ConsistentPoint;
+        log.LogInformation("subscription {Subscription}: slot {Slot} created at {Lsn}; copying {Count} tables ({Size:F1} MB) with {Workers} connections under snapshot {Snapshot}",
+            subscription, slot, consistent, tables.Count, tables.Sum(t => t.SizeBytes) / 1048576.0, Math.Min(workers, Math.Max(1, tables.Count)), snapshot);
+
+        var queue = new ConcurrentQueue<CopyTable>(tables);
+        var imported = new List<TaskCompletionSource>();
+        var tasks = new List<Task>();
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        for (var i = 0; i < Math.Min(workers, Math.Max(1, tables.Count)); i++)
+        {
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var copiesFences = i == 0;
+            imported.Add(tcs);
+            tasks.Add(Task.Run(async () =>
+            {
+                try { await CopyWorkerAsync(snapshot, queue, tcs, copiesFences, failed.Token); }
+                catch { failed.Cancel(); tcs.TrySetCanceled(); throw; }
+            }, failed.Token));
+        }
+        using var reporter = new Timer(_ => Report(), null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
+        // The exported snapshot lives only while the slot's replication connection stays idle: every worker
+        // imports it before that connection is released.
+        await Task.WhenAll(imported.Select(t => t.Task));
+        await repl.DisposeAsync();
+        await Task.WhenAll(tasks);
+
+        var totalRows = _progress.Values.Sum(p => p.Rows);
+        var totalBytes = _progress.Values.Sum(p => p.Bytes);
+        log.LogInformation("subscription {Subscription}: initial copy done, {Rows} rows, {MB:F1} MB", subscription, totalRows, totalBytes / 1048576.0);
+        return consistent;
+    }
+
+    private async Task CopyWorkerAsync(string snapshot, ConcurrentQueue<CopyTable> queue, TaskCompletionSource imported, bool copyFences, CancellationToken ct)
+    {
+        await using var source = new NpgsqlConnection(CopyConnectionString(sourceConnectionString, "copy"));
+        await source.OpenAsync(ct);
+        await using var srcTx = await source.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        await using (var cmd = new NpgsqlCommand($"SET TRANSACTION READ ONLY; SET TRANSACTION SNAPSHOT {Sql.Literal(snapshot)}", source, srcTx))
+            await cmd.ExecuteNonQueryAsync(ct);
+        imported.TrySetResult();
+
+        await using var target = new NpgsqlConnection(CopyConnectionString(targetConnectionString, "copy"));
+        await target.OpenAsync(ct);
+        await using (var cmd = new NpgsqlCommand("SET session_replication_role = replica; SET synchronous_commit = off", target))
+            await cmd.ExecuteNonQueryAsync(ct);
+
+        if (copyFences)
+            await CopyFencesAsync(source, srcTx, target, ct);
+
+        var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
+        try
+        {
+            while (queue.TryDequeue(out var table))
+                await CopyOneAsync(table, source, target, buffer, ct);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task CopyOneAsync(CopyTable table, NpgsqlConnection source, NpgsqlConnection target, byte[] buffer, CancellationToken ct)
+    {
+        var progress = _progress.GetOrAdd(table, _ => new TableProgress());
+        var format = table.Binary ? "binary" : "text";
+        var counter = new CopyRowCounter(table.Binary);
+        var from = table.Partitioned ? $"(SELECT {table.ColumnList} FROM {table.QualifiedName})" : $"{table.QualifiedName} ({table.ColumnList})";
+        await using var tx = await target.BeginTransactionAsync(ct);
+        await using (var reader = await source.BeginRawBinaryCopyAsync($"COPY {from} TO STDOUT (FORMAT {format})", ct))
+        await using (var writer = await target.BeginRawBinaryCopyAsync($"COPY {table.QualifiedName} ({table.ColumnList}) FROM STDIN (FORMAT {format})", ct))
+        {
+            int n;
+            while ((n = await reader.ReadAsync(buffer, ct)) > 0)
+            {
+                counter.Feed(buffer.AsSpan(0, n));
+                await writer.WriteAsync(buffer.AsMemory(0, n), ct);
+                Interlocked.Add(ref progress.Bytes, n);
+                Interlocked.Exchange(ref progress.Rows, counter.Rows);
+            }
+        }
+        await tx.CommitAsync(ct);
+        progress.Clock.Stop();
+        var secs = Math.Max(progress.Clock.Elapsed.TotalSeconds, 0.001);
+        log.LogInformation("subscription {Subscription}: copied {Table}: {Rows} rows, {MB:F1} MB in {Seconds:F1} s ({Rate:F1} MB/s, {Format})",
+            subscription, table, counter.Rows, progress.Bytes / 1048576.0, secs, progress.Bytes / 1048576.0 / secs, format);
+    }
+
+    private void Report()
+    {
+        foreach (var (table, p) in _progress)
+        {
+            if (!p.Clock.IsRunning) continue;
+            var secs = Math.Max(p.Clock.Elapsed.TotalSeconds, 0.001);
+            log.LogInformation("subscription {Subscription}: copying {Table}: {Rows} rows, {MB:F1} MB ({Rate:F1} MB/s)",
+                subscription, table, Interlocked.Read(ref p.Rows), Interlocked.Read(ref p.Bytes) / 1048576.0, Interlocked.Read(ref p.Bytes) / 1048576.0 / secs);
+        }
+    }
+
+    /// <summary>Fences written before the snapshot must reach the target too, or a pending navette wait would never see them.</summary>
+    private static async Task CopyFencesAsync(NpgsqlConnection source, NpgsqlTransaction srcTx, NpgsqlConnection target, CancellationToken ct)
+    {
+        var rows = new List<(Guid, DateTime, string)>();
+        await using (var cmd = new NpgsqlCommand("SELECT id, created_at, node FROM navette.fence", source, srcTx))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                rows.Add((r.GetGuid(0), r.GetDateTime(1), r.GetString(2)));
+        if (rows.Count == 0) return;
+        await using var ins = new NpgsqlCommand(
+            "INSERT INTO navette.fence (id, created_at, node) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING", target);
+        ins.Parameters.AddWithValue(rows.Select(x => x.Item1).ToArray());
+        ins.Parameters.AddWithValue(rows.Select(x => x.Item2).ToArray());
+        ins.Parameters.AddWithValue(rows.Select(x => x.Item3).ToArray());
+        await ins.ExecuteNonQueryAsync(ct);
+    }
+
+    private async Task PrepareTargetAsync(NpgsqlConnection target, List<CopyTable> tables, bool resuming, CancellationToken ct)
+    {
+        if (tables.Count == 0) return;
+        if (resuming)
+        {
+            log.LogInformation("subscription {Subscription}: an earlier copy was interrupted; emptying its {Count} target tables before copying again", subscription, tables.Count);
+            await using var cmd = new NpgsqlCommand("TRUNCATE " + string.Join(", ", tables.Select(t => t.QualifiedName)), target);
+            await cmd.ExecuteNonQueryAsync(ct);
+            return;
+        }
+        foreach (var t in tables)
+        {
+            await using var cmd = new NpgsqlCommand($"SELECT EXISTS (SELECT 1 FROM {t.QualifiedName})", target);
+            if ((bool)(await cmd.ExecuteScalarAsync(ct))!)
+                throw new NavetteException(
+                    $"subscription {subscription}: target table {t} is not empty, and an initial copy would mix its rows with the origin's; " +
+                    "empty it (TRUNCATE) or set initial_copy: false if it already holds the same data");
+        }
+    }
+
+    private static async Task DropSlotIfInactiveAsync(NpgsqlConnection source, string slot, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT active FROM pg_replication_slots WHERE slot_name = $1", source);
+        cmd.Parameters.AddWithValue(slot);
+        var active = await cmd.ExecuteScalarAsync(ct);
+        if (active is null) return;
+        if ((bool)active)
+            throw new NavetteException($"slot {slot} is in use by another process; is another navette run streaming this subscription?");
+        await using var drop = new NpgsqlCommand("SELECT pg_drop_replication_slot($1)", source);
+        drop.Parameters.AddWithValue(slot);
+        await drop.ExecuteNonQueryAsync(ct);
+    }
+
+    private string CopyConnectionString(string cs, string role) =>
+        new NpgsqlConnectionStringBuilder(cs)
+        {
+            ApplicationName = Sql.ApplicationName(subscription) + "_" + role,
+            Options = ChangeStream.SessionOptions,
+            Pooling = false,
+            CommandTimeout = 0,
+        }.ConnectionString;
+}
