@@ -68,15 +68,27 @@ internal sealed class InitialCopy(
             tasks.Add(Task.Run(async () =>
             {
                 try { await CopyWorkerAsync(snapshot, queue, tcs, copiesFences, failed.Token); }
-                catch { failed.Cancel(); tcs.TrySetCanceled(); throw; }
+                catch (Exception e) { tcs.TrySetException(e); await failed.CancelAsync(); throw; }
             }, failed.Token));
         }
         using var reporter = new Timer(_ => Report(), null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
         // The exported snapshot lives only while the slot's replication connection stays idle: every worker
         // imports it before that connection is released.
-        await Task.WhenAll(imported.Select(t => t.Task));
-        await repl.DisposeAsync();
-        await Task.WhenAll(tasks);
+        try
+        {
+            await Task.WhenAll(imported.Select(t => t.Task));
+            await repl.DisposeAsync();
+            await Task.WhenAll(tasks);
+        }
+        catch when (!ct.IsCancellationRequested)
+        {
+            // One worker's failure cancels the others: report the failure, not the cancellations it caused.
+            try { await Task.WhenAll(tasks); } catch { /* inspected below */ }
+            var cause = tasks.Where(t => t.IsFaulted).SelectMany(t => t.Exception!.InnerExceptions)
+                .FirstOrDefault(e => e is not OperationCanceledException);
+            if (cause is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
+            throw;
+        }
 
         var totalRows = _progress.Values.Sum(p => p.Rows);
         var totalBytes = _progress.Values.Sum(p => p.Bytes);
@@ -120,9 +132,12 @@ internal sealed class InitialCopy(
         var counter = new CopyRowCounter(table.Binary);
         var from = table.Partitioned ? $"(SELECT {table.ColumnList} FROM {table.QualifiedName})" : $"{table.QualifiedName} ({table.ColumnList})";
         await using var tx = await target.BeginTransactionAsync(ct);
-        await using (var reader = await source.BeginRawBinaryCopyAsync($"COPY {from} TO STDOUT (FORMAT {format})", ct))
-        await using (var writer = await target.BeginRawBinaryCopyAsync($"COPY {table.QualifiedName} ({table.ColumnList}) FROM STDIN (FORMAT {format})", ct))
+        var copyOut = $"COPY {from} TO STDOUT (FORMAT {format})";
+        var copyIn = $"COPY {table.QualifiedName} ({table.ColumnList}) FROM STDIN (FORMAT {format})";
+        if (table.Binary)
         {
+            await using var reader = await source.BeginRawBinaryCopyAsync(copyOut, ct);
+            await using var writer = await target.BeginRawBinaryCopyAsync(copyIn, ct);
             int n;
             while ((n = await reader.ReadAsync(buffer, ct)) > 0)
             {
@@ -132,11 +147,32 @@ internal sealed class InitialCopy(
                 Interlocked.Exchange(ref progress.Rows, counter.Rows);
             }
         }
+        else
+        {
+            // Text format (user-defined types, whose binary form embeds OIDs that differ between databases).
+            var chars = ArrayPool<char>.Shared.Rent(buffer.Length / 2);
+            try
+            {
+                using var reader = await source.BeginTextExportAsync(copyOut, ct);
+                await using var writer = await target.BeginTextImportAsync(copyIn, ct);
+                int n;
+                while ((n = await reader.ReadAsync(chars.AsMemory(), ct)) > 0)
+                {
+                    Interlocked.Add(ref progress.Rows, chars.AsSpan(0, n).Count('\n'));
+                    await writer.WriteAsync(chars.AsMemory(0, n), ct);
+                    Interlocked.Add(ref progress.Bytes, n);
+                }
+            }
+            finally
+            {
+                ArrayPool<char>.Shared.Return(chars);
+            }
+        }
         await tx.CommitAsync(ct);
         progress.Clock.Stop();
         var secs = Math.Max(progress.Clock.Elapsed.TotalSeconds, 0.001);
         log.LogInformation("subscription {Subscription}: copied {Table}: {Rows} rows, {MB:F1} MB in {Seconds:F1} s ({Rate:F1} MB/s, {Format})",
-            subscription, table, counter.Rows, progress.Bytes / 1048576.0, secs, progress.Bytes / 1048576.0 / secs, format);
+            subscription, table, Interlocked.Read(ref progress.Rows), progress.Bytes / 1048576.0, secs, progress.Bytes / 1048576.0 / secs, format);
     }
 
     private void Report()
