@@ -41,14 +41,17 @@ internal static class NavetteCommand
         root.Subcommands.Add(StatusCommand());
         root.Subcommands.Add(WaitCommand());
         root.Subcommands.Add(DemoCommand.Create(VerboseOption));
-        return await root.Parse(args).InvokeAsync();
+        // SIGINT/SIGTERM cancel the token; the daemon then finishes or rolls back its current batch and records
+        // its state, which can take longer than System.CommandLine's default grace of 2 s before a forced exit.
+        var invocation = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) };
+        return await root.Parse(args).InvokeAsync(invocation);
     }
 
     internal static ILoggerFactory CreateLogs(bool verbose) =>
         LoggerFactory.Create(b => b
             .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
             .AddFilter("Npgsql", LogLevel.Warning)
-            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
+            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; }));
 
     /// <summary>Runs a command body, mapping operator errors to a message and an exit code (no stack traces).</summary>
     internal static async Task<int> Guard(Func<Task<int>> body)

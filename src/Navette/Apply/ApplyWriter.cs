@@ -24,7 +24,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
     private NpgsqlBatch? _batch;
     private int _pendingParameters;
 
-    private readonly record struct PendingCommand(SourceTransaction Tx, RowChange Change, int Rows);
+    private readonly record struct PendingCommand(SourceTransaction? Tx, RowChange Change, int Rows);
 
     private ApplyWriter(NpgsqlConnection conn, string subscription, ILogger log)
     {
@@ -42,7 +42,9 @@ internal sealed class ApplyWriter : IAsyncDisposable
         await conn.OpenAsync(ct);
         try
         {
-            await using (var role = new NpgsqlCommand("SET session_replication_role = replica", conn))
+            // Generic plans: the statements are key lookups whose plan does not depend on the values, and a
+            // REPLICA IDENTITY FULL match on a wide table costs far more to plan than to run.
+            await using (var role = new NpgsqlCommand("SET session_replication_role = replica; SET plan_cache_mode = force_generic_plan", conn))
                 await role.ExecuteNonQueryAsync(ct);
             await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", conn);
             cmd.Parameters.AddWithValue(Sql.OriginName(subscription));
@@ -79,17 +81,41 @@ internal sealed class ApplyWriter : IAsyncDisposable
     /// <summary>Applies <paramref name="txs"/> as one target transaction. Returns the number of row changes written.</summary>
     public async Task<int> ApplyAsync(IReadOnlyList<SourceTransaction> txs, double rowsPerSecond, CancellationToken ct)
     {
+        if (txs.Count > 1)
+        {
+            var compacted = BatchCompactor.Compact(txs, out var sourceChanges);
+            try
+            {
+                await ApplyChangesAsync(txs, [(null, compacted)], sourceChanges, rowsPerSecond, ct);
+                return sourceChanges;
+            }
+            catch (ApplyException e)
+            {
+                // Possibly a unique constraint seeing rows in another order than the origin did: the source
+                // order is always valid, and reports the exact transaction if the error is real.
+                _log.LogDebug("subscription {Subscription}: compacted batch refused ({Error}); applying it in source order", _subscription, e.Message);
+            }
+        }
+        var rows = txs.Sum(t => t.Changes.Count);
+        await ApplyChangesAsync(txs, txs.Select(t => ((SourceTransaction?)t, (IReadOnlyList<RowChange>)t.Changes)), rows, rowsPerSecond, ct);
+        return rows;
+    }
+
+    private async Task ApplyChangesAsync(IReadOnlyList<SourceTransaction> txs, IEnumerable<(SourceTransaction? Tx, IReadOnlyList<RowChange> Changes)> segments,
+        int sourceRows, double rowsPerSecond, CancellationToken ct)
+    {
         var last = txs[^1];
+        _batch?.Dispose();
+        _pending.Clear();
+        _pendingParameters = 0;
         await using var tx = await _conn.BeginTransactionAsync(ct);
         _batch = new NpgsqlBatch(_conn, tx);
-        var rows = 0;
 
         Add(null, "SELECT pg_replication_origin_xact_setup($1::text::pg_lsn, $2)",
             Text(last.EndLsn.ToString()), new NpgsqlParameter { Value = last.CommitTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
 
-        foreach (var t in txs)
+        foreach (var (t, changes) in segments)
         {
-            var changes = t.Changes;
             for (var i = 0; i < changes.Count; i++)
             {
                 var c = changes[i];
@@ -109,28 +135,29 @@ internal sealed class ApplyWriter : IAsyncDisposable
                             foreach (var v in changes[i + r].New!.Values)
                                 parameters[p++] = Text(v);
                         Add(new PendingCommand(t, c, n), n == 1 ? _sql.Insert(c.Relation, target) : _sql.InsertMany(c.Relation, target, n), parameters);
-                        rows += n;
                         i += n - 1;
                         break;
                     }
                     case ChangeKind.Update:
                     {
-                        var parameters = new List<NpgsqlParameter>(c.Relation.Columns.Length * 2);
                         var newRow = c.New!;
+                        // Only unchanged TOASTed columns (e.g. SET body = body on a table of large texts): the row
+                        // already holds these values, and an UPDATE with nothing to SET is not SQL.
+                        if (newRow.AllUnchanged)
+                            break;
+                        var parameters = new List<NpgsqlParameter>(c.Relation.Columns.Length * 2);
                         for (var col = 0; col < newRow.Values.Length; col++)
                             if (!newRow.IsUnchanged(col))
                                 parameters.Add(Text(newRow.Values[col]));
                         AddIdentity(parameters, c);
-                        Add(new PendingCommand(t, c, 1), _sql.Update(c.Relation, target, newRow), parameters.ToArray());
-                        rows++;
+                        Add(new PendingCommand(t, c, 1), _sql.Update(c, target), parameters.ToArray());
                         break;
                     }
                     case ChangeKind.Delete:
                     {
                         var parameters = new List<NpgsqlParameter>();
                         AddIdentity(parameters, c);
-                        Add(new PendingCommand(t, c, 1), _sql.Delete(c.Relation, target), parameters.ToArray());
-                        rows++;
+                        Add(new PendingCommand(t, c, 1), _sql.Delete(c, target), parameters.ToArray());
                         break;
                     }
                     case ChangeKind.Truncate:
@@ -139,7 +166,6 @@ internal sealed class ApplyWriter : IAsyncDisposable
                         foreach (var r in c.TruncatedRelations!)
                             tables.Add(await TargetAsync(r, tx, ct));
                         Add(new PendingCommand(t, c, 1), ChangeSqlBuilder.Truncate(tables, c.TruncateRestartIdentity));
-                        rows++;
                         break;
                     }
                 }
@@ -158,21 +184,21 @@ internal sealed class ApplyWriter : IAsyncDisposable
             """,
             new NpgsqlParameter { Value = _subscription }, Text(last.CommitLsn.ToString()),
             new NpgsqlParameter { Value = last.CommitTime, NpgsqlDbType = NpgsqlDbType.TimestampTz },
-            new NpgsqlParameter { Value = (long)txs.Count }, new NpgsqlParameter { Value = (long)rows },
+            new NpgsqlParameter { Value = (long)txs.Count }, new NpgsqlParameter { Value = (long)sourceRows },
             new NpgsqlParameter { Value = rowsPerSecond });
         await FlushAsync(ct);
         await tx.CommitAsync(ct);
         _batch.Dispose();
         _batch = null;
-        return rows;
     }
 
+    /// <summary>The identity parameters <see cref="ChangeSqlBuilder.Delete"/> describes, in its order.</summary>
     private static void AddIdentity(List<NpgsqlParameter> parameters, RowChange c)
     {
         if (c.Relation.IdentityFull)
         {
-            var old = c.Old ?? c.New!;
-            foreach (var v in old.Values) parameters.Add(Text(v));
+            foreach (var v in (c.Old ?? c.New!).Values)
+                if (v is not null) parameters.Add(Text(v));
             return;
         }
         foreach (var k in c.Relation.KeyColumns)
@@ -211,8 +237,8 @@ internal sealed class ApplyWriter : IAsyncDisposable
             if (_batch.BatchCommands[i].RecordsAffected == 0)
             {
                 MissingRows++;
-                _log.LogWarning("subscription {Subscription}: {Kind} found no row in {Table} for {Key} (source transaction {Xid}, commit {Lsn}); the target had diverged",
-                    _subscription, p.Change.Kind, p.Change.Relation, KeyText(p.Change), p.Tx.Xid, p.Tx.CommitLsn);
+                _log.LogWarning("subscription {Subscription}: {Kind} found no row in {Table} for {Key} (source transaction {Xid}); the target had diverged",
+                    _subscription, p.Change.Kind, p.Change.Relation, KeyText(p.Change), p.Tx?.Xid.ToString() ?? "in a compacted batch");
             }
         }
         _batch.BatchCommands.Clear();
@@ -229,8 +255,9 @@ internal sealed class ApplyWriter : IAsyncDisposable
             _ => $"{p.Change.Kind.ToString().ToUpperInvariant()} of {KeyText(p.Change)}",
         };
         var detail = string.IsNullOrEmpty(e.Detail) ? "" : $" ({e.Detail})";
+        var source = p.Tx is { } t ? $"source transaction {t.Xid} committed at {t.CommitLsn}" : "a batch of source transactions";
         return $"subscription {_subscription}: {what} into {p.Change.Relation} failed: {e.SqlState} {e.MessageText}{detail}; " +
-               $"source transaction {p.Tx.Xid} committed at {p.Tx.CommitLsn}. Nothing after it was applied; fix the target and the subscription resumes from this transaction.";
+               $"{source}. Nothing after it was applied; fix the target and the subscription resumes from this transaction.";
     }
 
     internal static string KeyText(RowChange c)

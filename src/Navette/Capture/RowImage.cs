@@ -11,6 +11,9 @@ internal sealed class RowImage(string?[] values, bool[]? unchanged)
 
     public bool IsUnchanged(int column) => Unchanged is not null && Unchanged[column];
 
+    /// <summary>True when no column carries a value (every one is an unchanged TOASTed value).</summary>
+    public bool AllUnchanged => Unchanged is not null && Array.IndexOf(Unchanged, false) < 0;
+
     public long ApproximateBytes
     {
         get

@@ -9,8 +9,13 @@ internal static class CatalogInstaller
     private const long MigrationLockKey = 0x4E41564554544531;
 
     /// <returns>The versions applied by this call (empty when already current).</returns>
-    public static async Task<IReadOnlyList<int>> EnsureAsync(NpgsqlConnection conn, CancellationToken ct)
+    public static Task<IReadOnlyList<int>> EnsureAsync(NpgsqlConnection conn, CancellationToken ct) =>
+        EnsureAsync(conn, CatalogMigrations.Steps, ct);
+
+    /// <summary>Brings the catalog to the last of <paramref name="steps"/> (tests pass their own list to exercise upgrades).</summary>
+    internal static async Task<IReadOnlyList<int>> EnsureAsync(NpgsqlConnection conn, IReadOnlyList<CatalogMigrations.Step> steps, CancellationToken ct)
     {
+        var latest = steps[^1].Version;
         var applied = new List<int>();
         await using var tx = await conn.BeginTransactionAsync(ct);
         await using (var cmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", conn, tx))
@@ -30,11 +35,11 @@ internal static class CatalogInstaller
         int current;
         await using (var cmd = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM navette.schema_version", conn, tx))
             current = (int)(await cmd.ExecuteScalarAsync(ct))!;
-        if (current > CatalogMigrations.LatestVersion)
+        if (current > latest)
             throw new NavetteException(
-                $"database {conn.Database} on {conn.Host}:{conn.Port} has navette catalog version {current}, newer than this navette ({CatalogMigrations.LatestVersion}); upgrade navette");
+                $"database {conn.Database} on {conn.Host}:{conn.Port} has navette catalog version {current}, newer than this navette ({latest}); upgrade navette");
 
-        foreach (var step in CatalogMigrations.Steps.Where(s => s.Version > current))
+        foreach (var step in steps.Where(s => s.Version > current).OrderBy(s => s.Version))
         {
             await using (var cmd = new NpgsqlCommand(step.Sql, conn, tx))
                 await cmd.ExecuteNonQueryAsync(ct);

@@ -8,10 +8,17 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
 {
     public static SubscriptionPlan PlanFor(NavetteConfig config, SubscriptionConfig sub) => new(
         sub.Name, sub.From, sub.To,
-        config.Nodes[sub.From].ToNpgsqlConnectionString(),
-        config.Nodes[sub.To].ToNpgsqlConnectionString(),
+        WithErrorDetail(config.Nodes[sub.From].ToNpgsqlConnectionString()),
+        WithErrorDetail(config.Nodes[sub.To].ToNpgsqlConnectionString()),
         sub.Sets.Select(Sql.PublicationName).ToArray(),
         sub.InitialCopy, sub.Forward, sub.CopyWorkers);
+
+    /// <summary>
+    /// An error's detail ("Failing row contains (...)", "Key (id)=(7) already exists") is what tells the operator
+    /// which row the target refused; it goes to the daemon's log and the target's own catalog only.
+    /// </summary>
+    private static string WithErrorDetail(string connectionString) =>
+        new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { IncludeErrorDetail = true }.ConnectionString;
 
     public IReadOnlyList<SubscriptionWorker> Workers { get; private set; } = [];
 

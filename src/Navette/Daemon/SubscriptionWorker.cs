@@ -21,8 +21,23 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
     private const long MaxBytesPerBatch = 64L << 20;
     private const int ChannelCapacity = 10_000;
 
+    private static readonly TimeSpan MinBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
+    /// <summary>How long a stream must stay up with everything received applied before it counts as healthy.</summary>
+    private static readonly TimeSpan HealthyAfter = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan FinalFeedbackTimeout = TimeSpan.FromSeconds(1);
+
     private long _appliedTransactions;
     private double _rowsPerSecond;
+    /// <summary>Set once the current attempt has shown it works (applied a batch, or streamed idle a while).</summary>
+    private volatile bool _healthy;
+    /// <summary>The last attempt failed and none since proved healthy: the error stays visible in status until one does.</summary>
+    private volatile bool _failing;
+    /// <summary>
+    /// After a batch was refused, transactions up to this LSN are applied one per target transaction, so that the
+    /// good ones before the culprit commit and the subscription stops exactly at the one that fails.
+    /// </summary>
+    private NpgsqlLogSequenceNumber _isolateUpTo = NpgsqlLogSequenceNumber.Invalid;
 
     public SubscriptionPlan Plan => plan;
     public int Restarts { get; private set; }
@@ -30,34 +45,53 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
 
     public async Task RunSupervisedAsync(CancellationToken ct)
     {
-        var backoff = TimeSpan.FromSeconds(1);
+        var backoff = MinBackoff;
         while (!ct.IsCancellationRequested)
         {
-            var started = Stopwatch.StartNew();
+            _healthy = false;
             try
             {
                 await RunOnceAsync(ct);
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (Exception e) when (ct.IsCancellationRequested)
             {
+                // Shutting down: whatever broke on the way out is not a failure of the subscription.
+                if (e is not OperationCanceledException)
+                    log.LogDebug("subscription {Subscription}: error while stopping: {Error}", plan.Name, Describe(e));
                 break;
             }
             catch (Exception e)
             {
                 Restarts++;
                 LastError = Describe(e);
-                if (started.Elapsed > TimeSpan.FromMinutes(1)) backoff = TimeSpan.FromSeconds(1);
+                ClearPools();
+                _failing = true;
+                // An attempt that worked for a while (an outage, not a persistent problem) starts the backoff over.
+                if (_healthy) backoff = MinBackoff;
                 log.LogError("subscription {Subscription} ({From} -> {To}) failed: {Error}; retrying in {Backoff} s",
                     plan.Name, plan.FromNode, plan.ToNode, LastError, backoff.TotalSeconds);
                 if (e is not NavetteException)
                     log.LogDebug(e, "subscription {Subscription}: failure detail", plan.Name);
                 await RecordStateAsync(WorkerState.Failed, LastError, CancellationToken.None);
                 try { await Task.Delay(backoff, ct); } catch (OperationCanceledException) { break; }
-                backoff = TimeSpan.FromSeconds(Math.Min(backoff.TotalSeconds * 2, 60));
+                backoff = TimeSpan.FromSeconds(Math.Min(backoff.TotalSeconds * 2, MaxBackoff.TotalSeconds));
             }
         }
         await RecordStateAsync(WorkerState.Stopped, null, CancellationToken.None);
         log.LogInformation("subscription {Subscription}: stopped", plan.Name);
+    }
+
+    /// <summary>
+    /// After a failure, pooled connections may be dead (a node restarted) and would fail the next attempts one by
+    /// one; they are dropped so that the next attempt connects afresh.
+    /// </summary>
+    private void ClearPools()
+    {
+        foreach (var cs in new[] { plan.SourceConnectionString, plan.TargetConnectionString })
+        {
+            using var conn = new NpgsqlConnection(cs);
+            NpgsqlConnection.ClearPool(conn);
+        }
     }
 
     internal static string Describe(Exception e) => e switch
@@ -73,16 +107,21 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
         var state = await ReadStateAsync(ct);
         if (state is WorkerState.Initializing or WorkerState.Copying && plan.InitialCopy)
         {
-            await RecordStateAsync(WorkerState.Copying, null, ct);
             var copy = new InitialCopy(plan.Name, plan.SourceConnectionString, plan.TargetConnectionString, plan.Publications, plan.CopyWorkers, log);
-            var consistent = await copy.RunAsync(resuming: state == WorkerState.Copying, ct);
-            await FinishCopyAsync(consistent, ct);
+            // 'copying' is recorded once the target tables are checked empty and before any row is written, and must
+            // not be lost: it is what tells the next attempt that the target tables may hold a partial copy to empty.
+            var consistent = await copy.RunAsync(resuming: state == WorkerState.Copying, SetCopyingAsync, ct);
+            await FinishCopyAsync(consistent, ct); // also clears any error of earlier attempts
+            _healthy = true;
+            _failing = false;
         }
         await StreamAsync(ct);
     }
 
     private async Task StreamAsync(CancellationToken ct)
     {
+        // The writer comes first: it takes the replication origin, which waits out any session of an earlier
+        // attempt (or of a killed process) still finishing on the target. Only then is the progress final.
         await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct);
         NpgsqlLogSequenceNumber start;
         await using (var conn = new NpgsqlConnection(plan.TargetConnectionString))
@@ -92,30 +131,58 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
         }
         await using var stream = await ChangeStream.OpenAsync(plan.SourceConnectionString, plan.Name, plan.Publications, plan.Forward, log, ct);
         log.LogInformation("subscription {Subscription}: streaming {From} -> {To} from {Lsn}", plan.Name, plan.FromNode, plan.ToNode, start);
-        await RecordStateAsync(WorkerState.Streaming, null, ct);
+        // After a failure the error stays shown until this attempt proves healthy (see WatchAsync), rather than
+        // blinking to 'streaming' at every retry of a change the target keeps refusing.
+        if (!_failing)
+            await RecordStateAsync(WorkerState.Streaming, null, ct);
 
         var channel = Channel.CreateBounded<SourceTransaction>(new BoundedChannelOptions(ChannelCapacity) { SingleReader = true, SingleWriter = true });
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        // Two stops: on shutdown the applier finishes its batch and the origin hears what it committed before
+        // the replication connection goes.
+        using var stopApply = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var stopRead = new CancellationTokenSource();
         _appliedTransactions = 0;
         var reader = Task.Run(async () =>
         {
-            try { await stream.RunAsync(start, channel.Writer, stop.Token); channel.Writer.TryComplete(); }
+            try { await stream.RunAsync(start, channel.Writer, stopRead.Token); channel.Writer.TryComplete(); }
             catch (Exception e) { channel.Writer.TryComplete(e); throw; }
         }, CancellationToken.None);
-        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, stop.Token), CancellationToken.None);
-        var idle = Task.Run(() => ConfirmWhileIdleAsync(stream, stop.Token), CancellationToken.None);
+        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, stopApply.Token), CancellationToken.None);
+        var watcher = Task.Run(() => WatchAsync(stream, stopApply.Token), CancellationToken.None);
 
         var first = await Task.WhenAny(reader, applier);
-        await stop.CancelAsync();
-        try { await Task.WhenAll(reader, applier, idle); }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
-        catch when (first.IsFaulted)
+        if (first == applier && ct.IsCancellationRequested && !reader.IsCompleted)
+            await SendFinalFeedbackAsync(stream);
+        await stopApply.CancelAsync();
+        await stopRead.CancelAsync();
+        try
         {
-            // The first failure is the cause; the other task only stopped because of it.
+            await Task.WhenAll(reader, applier, watcher);
         }
-        if (first.IsFaulted) await first; // rethrows the cause
-        if (!ct.IsCancellationRequested)
-            throw new NavetteException("the origin ended the replication stream");
+        catch
+        {
+            // Inspected below: the first task to end tells why the attempt ended; the others only stopped because of it.
+        }
+        if (ct.IsCancellationRequested)
+            return;
+        if (first.IsFaulted)
+            await first; // rethrows the cause
+        throw new NavetteException(first == reader
+            ? "the origin ended the replication stream"
+            : "the apply loop ended without an error");
+    }
+
+    private async Task SendFinalFeedbackAsync(ChangeStream stream)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(FinalFeedbackTimeout);
+            await stream.SendStatusAsync(timeout.Token);
+        }
+        catch (Exception e)
+        {
+            log.LogDebug("subscription {Subscription}: could not send the final position to the origin: {Error}", plan.Name, e.Message);
+        }
     }
 
     private async Task ApplyLoopAsync(ChannelReader<SourceTransaction> input, ApplyWriter writer, ChangeStream stream, CancellationToken ct)
@@ -127,7 +194,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             batch.Clear();
             var changes = 0;
             long bytes = 0;
-            while (batch.Count < MaxTransactionsPerBatch && changes < MaxChangesPerBatch && bytes < MaxBytesPerBatch && input.TryRead(out var tx))
+            var limit = _isolateUpTo == NpgsqlLogSequenceNumber.Invalid ? MaxTransactionsPerBatch : 1;
+            while (batch.Count < limit && changes < MaxChangesPerBatch && bytes < MaxBytesPerBatch && input.TryRead(out var tx))
             {
                 batch.Add(tx);
                 changes += tx.Changes.Count;
@@ -137,24 +205,80 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             if (changes > 0)
             {
                 var t0 = clock.Elapsed;
-                // A batch is applied to the end even when shutdown is requested: it commits whole or not at all.
-                var rows = await writer.ApplyAsync(batch, _rowsPerSecond, CancellationToken.None);
+                int rows;
+                try
+                {
+                    // A batch is applied to the end even when shutdown is requested: it commits whole or not at all.
+                    rows = await writer.ApplyAsync(batch, _rowsPerSecond, CancellationToken.None);
+                }
+                catch (Exception e) when (e is NavetteException or PostgresException)
+                {
+                    // The target refused something. The next attempts go one transaction at a time up to here, so
+                    // the transactions before the culprit are not held back with it.
+                    if (batch[^1].EndLsn > _isolateUpTo)
+                        _isolateUpTo = batch[^1].EndLsn;
+                    if (e is PostgresException pg && !IsConnectionLevel(pg))
+                        throw new NavetteException(DescribeRefusal(pg, batch), pg);
+                    throw;
+                }
                 var secs = Math.Max((clock.Elapsed - t0).TotalSeconds, 1e-3);
                 _rowsPerSecond = _rowsPerSecond == 0 ? rows / secs : 0.8 * _rowsPerSecond + 0.2 * (rows / secs);
-                log.LogDebug("subscription {Subscription}: applied {Txns} transactions, {Rows} rows up to {Lsn}", plan.Name, batch.Count, rows, batch[^1].EndLsn);
+                log.LogDebug("subscription {Subscription}: applied {Txns} transactions, {Rows} rows up to {Lsn} in {Ms:F0} ms", plan.Name, batch.Count, rows, batch[^1].EndLsn, secs * 1000);
+                // The batch's commit also cleared any error shown for the subscription.
+                _healthy = true;
+                _failing = false;
             }
+            if (_isolateUpTo != NpgsqlLogSequenceNumber.Invalid && batch[^1].EndLsn >= _isolateUpTo)
+                _isolateUpTo = NpgsqlLogSequenceNumber.Invalid;
             stream.Confirm(batch[^1].EndLsn);
             Interlocked.Add(ref _appliedTransactions, batch.Count);
         }
     }
 
+    /// <summary>Errors about the session or the server rather than the data: nothing to pin on a transaction.</summary>
+    private static bool IsConnectionLevel(PostgresException e) =>
+        e.SqlState.StartsWith("08", StringComparison.Ordinal) || e.SqlState.StartsWith("57", StringComparison.Ordinal)
+        || e.SqlState.StartsWith("53", StringComparison.Ordinal) || e.SqlState.StartsWith("58", StringComparison.Ordinal);
+
     /// <summary>
-    /// When the subscription's tables are idle but the origin cluster is busy, no transaction reaches us and the
-    /// slot would hold WAL forever. Once everything received is applied, the position the origin reported in
-    /// its keepalives is confirmed instead.
+    /// Names what the target refused when the applier could not pin the error on a change itself: the table from
+    /// the error, the key of the transaction's change to it (when there is one), the transaction.
     /// </summary>
-    private async Task ConfirmWhileIdleAsync(ChangeStream stream, CancellationToken ct)
+    private string DescribeRefusal(PostgresException e, List<SourceTransaction> batch)
     {
+        var tx = batch.Count == 1 ? batch[0] : null;
+        var table = e.TableName is { Length: > 0 } t ? $"{e.SchemaName}.{t}" : null;
+        var where = "";
+        if (tx is not null && table is not null)
+        {
+            var changes = tx.Changes.Where(c => $"{c.Relation.Schema}.{c.Relation.Name}" == table).ToList();
+            where = changes.Count switch
+            {
+                0 => $" into {table}",
+                1 => $" {changes[0].Kind.ToString().ToUpperInvariant()} of {ApplyWriter.KeyText(changes[0])} into {table}",
+                _ => $" one of {changes.Count} changes into {table} ({string.Join("; ", changes.Take(3).Select(ApplyWriter.KeyText))}{(changes.Count > 3 ? "; ..." : "")})",
+            };
+        }
+        else if (table is not null)
+            where = $" into {table}";
+        var which = tx is not null
+            ? $"source transaction {tx.Xid} committed at {tx.CommitLsn}"
+            : $"one of the {batch.Count} source transactions committed from {batch[0].CommitLsn} to {batch[^1].CommitLsn} (the next attempt applies them one by one to tell which)";
+        var detail = string.IsNullOrEmpty(e.Detail) ? "" : $" ({e.Detail})";
+        return $"subscription {plan.Name}:{where} failed: {e.SqlState} {e.MessageText}{detail}; {which}. " +
+               "Nothing from it on was applied; fix the target and the subscription resumes from this transaction.";
+    }
+
+    /// <summary>
+    /// Runs beside the applier. When the subscription's tables are idle but the origin cluster is busy, no
+    /// transaction reaches us and the slot would hold WAL forever: once everything received is applied, the
+    /// position the origin reported in its keepalives is confirmed instead (every transaction committed before
+    /// it has been sent, so nothing before it is still owed). Also declares the attempt healthy once it has been
+    /// caught up for a while, which clears an error left by a failed attempt.
+    /// </summary>
+    private async Task WatchAsync(ChangeStream stream, CancellationToken ct)
+    {
+        var up = Stopwatch.StartNew();
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         try
         {
@@ -162,9 +286,20 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             {
                 var seen = stream.TransactionsSeen;
                 var received = stream.LastReceived;
-                if (stream.BetweenTransactions && Interlocked.Read(ref _appliedTransactions) == seen && stream.TransactionsSeen == seen
-                    && received > stream.ConfirmedLsn)
+                var caughtUp = stream.BetweenTransactions && Interlocked.Read(ref _appliedTransactions) == seen && stream.TransactionsSeen == seen;
+                if (!caughtUp) continue;
+                if (received > stream.ConfirmedLsn)
                     stream.Confirm(received);
+                if (up.Elapsed >= HealthyAfter && !_healthy)
+                {
+                    _healthy = true;
+                    if (_failing)
+                    {
+                        _failing = false;
+                        log.LogInformation("subscription {Subscription}: streaming again", plan.Name);
+                        await RecordStateAsync(WorkerState.Streaming, null, ct);
+                    }
+                }
             }
         }
         catch (OperationCanceledException) { }
@@ -201,6 +336,16 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             await cmd.ExecuteNonQueryAsync(ct);
         }
         await tx.CommitAsync(ct);
+    }
+
+    private async Task SetCopyingAsync(CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(plan.TargetConnectionString);
+        await conn.OpenAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "UPDATE navette.subscription SET state = 'copying', updated_at = now() WHERE name = $1", conn);
+        cmd.Parameters.AddWithValue(plan.Name);
+        await cmd.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>

@@ -11,47 +11,92 @@ namespace Navette.Markers;
 /// </summary>
 internal sealed class FenceWaiter(NavetteConfig config)
 {
-    public sealed record Pending(string Subscription, string Node, IReadOnlyList<string> WaitingForFencesFrom);
+    /// <param name="LastError">Why the target could not be read at the last try, when it could not.</param>
+    public sealed record Pending(string Subscription, string Node, IReadOnlyList<string> WaitingForFencesFrom, string? LastError = null);
+
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
     public async Task<IReadOnlyList<Pending>> WaitAsync(TimeSpan timeout, Action<string>? progress, CancellationToken ct)
     {
+        var clock = Stopwatch.StartNew();
         var origins = config.Subscriptions.Values.Select(s => s.From).Distinct().ToList();
         var fences = new Dictionary<string, Guid>();
         foreach (var node in origins)
-        {
-            var id = Guid.NewGuid();
-            await using var conn = new NpgsqlConnection(config.Nodes[node].ToNpgsqlConnectionString());
-            await conn.OpenAsync(ct);
-            await using var cmd = new NpgsqlCommand("INSERT INTO navette.fence (id, node) VALUES ($1, $2)", conn);
-            cmd.Parameters.AddWithValue(id);
-            cmd.Parameters.AddWithValue(node);
-            await cmd.ExecuteNonQueryAsync(ct);
-            fences[node] = id;
-        }
+            fences[node] = await WriteFenceAsync(node, clock, timeout, ct);
 
         var required = config.Subscriptions.Values.ToDictionary(s => s.Name, s => RequiredFences(s, new HashSet<string>()));
-        var clock = Stopwatch.StartNew();
         var pending = required.ToDictionary(kv => kv.Key, kv => kv.Value.ToHashSet());
+        var errors = new Dictionary<string, string>();
         while (true)
         {
             foreach (var sub in config.Subscriptions.Values)
             {
                 var left = pending[sub.Name];
                 if (left.Count == 0) continue;
-                await using var conn = new NpgsqlConnection(config.Nodes[sub.To].ToNpgsqlConnectionString());
-                await conn.OpenAsync(ct);
-                await using var cmd = new NpgsqlCommand("SELECT node FROM navette.fence WHERE id = ANY($1)", conn);
-                cmd.Parameters.AddWithValue(left.Select(n => fences[n]).ToArray());
-                await using var r = await cmd.ExecuteReaderAsync(ct);
-                while (await r.ReadAsync(ct)) left.Remove(r.GetString(0));
+                var cs = config.Nodes[sub.To].ToNpgsqlConnectionString();
+                try
+                {
+                    await using var conn = new NpgsqlConnection(cs);
+                    await conn.OpenAsync(ct);
+                    await using var cmd = new NpgsqlCommand("SELECT node FROM navette.fence WHERE id = ANY($1)", conn);
+                    cmd.Parameters.AddWithValue(left.Select(n => fences[n]).ToArray());
+                    await using var r = await cmd.ExecuteReaderAsync(ct);
+                    while (await r.ReadAsync(ct)) left.Remove(r.GetString(0));
+                    errors.Remove(sub.Name);
+                }
+                catch (Exception e) when (Transient(e, ct))
+                {
+                    // A target restarting while we wait is not a reason to give up before the timeout.
+                    errors[sub.Name] = $"node {sub.To}: {Daemon.SubscriptionWorker.Describe(e)}";
+                    ClearPool(cs);
+                    continue;
+                }
                 if (left.Count == 0) progress?.Invoke($"{sub.Name}: caught up ({clock.Elapsed.TotalSeconds:F1} s)");
             }
             var stillPending = pending.Where(p => p.Value.Count > 0).ToList();
             if (stillPending.Count == 0) return [];
             if (clock.Elapsed >= timeout)
-                return stillPending.Select(p => new Pending(p.Key, config.Subscriptions[p.Key].To, p.Value.ToList())).ToList();
-            await Task.Delay(100, ct);
+                return stillPending.Select(p => new Pending(p.Key, config.Subscriptions[p.Key].To, p.Value.ToList(), errors.GetValueOrDefault(p.Key))).ToList();
+            await Task.Delay(PollInterval, ct);
         }
+    }
+
+    /// <summary>Writes this wait's fence on an origin, retrying a node that is unreachable until the timeout.</summary>
+    private async Task<Guid> WriteFenceAsync(string node, Stopwatch clock, TimeSpan timeout, CancellationToken ct)
+    {
+        var cs = config.Nodes[node].ToNpgsqlConnectionString();
+        var id = Guid.NewGuid();
+        while (true)
+        {
+            try
+            {
+                await using var conn = new NpgsqlConnection(cs);
+                await conn.OpenAsync(ct);
+                // ON CONFLICT: a retry after a commit whose acknowledgement was lost.
+                await using var cmd = new NpgsqlCommand("INSERT INTO navette.fence (id, node) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", conn);
+                cmd.Parameters.AddWithValue(id);
+                cmd.Parameters.AddWithValue(node);
+                await cmd.ExecuteNonQueryAsync(ct);
+                return id;
+            }
+            catch (Exception e) when (Transient(e, ct))
+            {
+                ClearPool(cs);
+                if (clock.Elapsed >= timeout)
+                    throw new NavetteException($"cannot write a fence on node {node} ({config.Nodes[node].RedactedConnInfo}): {Daemon.SubscriptionWorker.Describe(e)}");
+                await Task.Delay(PollInterval * 5, ct);
+            }
+        }
+    }
+
+    private static bool Transient(Exception e, CancellationToken ct) =>
+        !ct.IsCancellationRequested && e is NpgsqlException { IsTransient: true } or NpgsqlException { InnerException: IOException or System.Net.Sockets.SocketException or TimeoutException } or TimeoutException
+            or PostgresException { SqlState: PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.CrashShutdown };
+
+    private static void ClearPool(string connectionString)
+    {
+        using var conn = new NpgsqlConnection(connectionString);
+        NpgsqlConnection.ClearPool(conn);
     }
 
     private IEnumerable<string> RequiredFences(SubscriptionConfig sub, HashSet<string> visited)

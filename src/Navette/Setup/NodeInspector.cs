@@ -29,7 +29,8 @@ internal static class NodeInspector
         await using var cmd = new NpgsqlCommand("""
             SELECT n.nspname, c.relname, c.relkind, c.relpersistence, c.relreplident,
                    EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
-                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident),
+                   pg_has_role(c.relowner, 'USAGE'), has_table_privilege(c.oid, 'SELECT')
               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
                AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'navette')
@@ -39,7 +40,8 @@ internal static class NodeInspector
         var result = new List<SourceTable>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
-            result.Add(new SourceTable(r.GetString(0), r.GetString(1), r.GetChar(2), r.GetChar(3), r.GetChar(4), r.GetBoolean(5), r.GetBoolean(6)));
+            result.Add(new SourceTable(r.GetString(0), r.GetString(1), r.GetChar(2), r.GetChar(3), r.GetChar(4), r.GetBoolean(5), r.GetBoolean(6),
+                r.GetBoolean(7), r.GetBoolean(8)));
         return result;
     }
 
@@ -80,6 +82,77 @@ internal static class NodeInspector
     public static async Task<int> SlotCountAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("SELECT count(*)::int FROM pg_replication_slots", conn);
+        return (int)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    public static async Task<bool> HasRowsAsync(NpgsqlConnection conn, SourceTable table, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT EXISTS (SELECT 1 FROM {table.QualifiedName})", conn);
+        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>The navette catalog version installed on the node, or null when there is none.</summary>
+    public static async Task<int?> CatalogVersionAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using (var cmd = new NpgsqlCommand("SELECT to_regclass('navette.schema_version') IS NOT NULL", conn))
+            if (!(bool)(await cmd.ExecuteScalarAsync(ct))!) return null;
+        await using (var cmd = new NpgsqlCommand("SELECT max(version) FROM navette.schema_version", conn))
+            return await cmd.ExecuteScalarAsync(ct) is int v ? v : null;
+    }
+
+    /// <summary>The subscriptions registered on a target (empty when the catalog is not installed).</summary>
+    public static async Task<Dictionary<string, (string OriginNode, string State)>> RegisteredSubscriptionsAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var result = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
+        await using (var check = new NpgsqlCommand("SELECT to_regclass('navette.subscription') IS NOT NULL", conn))
+            if (!(bool)(await check.ExecuteScalarAsync(ct))!) return result;
+        await using var cmd = new NpgsqlCommand("SELECT name, origin_node, state FROM navette.subscription", conn);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) result[r.GetString(0)] = (r.GetString(1), r.GetString(2));
+        return result;
+    }
+
+    /// <summary>True when the replication origin exists and records applied progress (needs a superuser).</summary>
+    public static async Task<bool> HasProgressAsync(NpgsqlConnection conn, string origin, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT coalesce((SELECT pg_replication_origin_progress(roname, false) FROM pg_replication_origin WHERE roname = $1), '0/0') <> '0/0'
+            """, conn);
+        cmd.Parameters.AddWithValue(origin);
+        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>
+    /// Why a replication origin is held by another session (PostgreSQL's words, with its PID), or null when it is free.
+    /// Probes by setting the origin up in this session and resetting it at once (needs a superuser).
+    /// </summary>
+    public static async Task<string?> OriginInUseAsync(NpgsqlConnection conn, string origin, CancellationToken ct)
+    {
+        try
+        {
+            await using (var setup = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", conn))
+            {
+                setup.Parameters.AddWithValue(origin);
+                await setup.ExecuteNonQueryAsync(ct);
+            }
+            await using (var reset = new NpgsqlCommand("SELECT pg_replication_origin_session_reset()", conn))
+                await reset.ExecuteNonQueryAsync(ct);
+            return null;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse)
+        {
+            return e.MessageText;
+        }
+        catch (PostgresException)
+        {
+            return null; // cannot tell (e.g. max_replication_slots = 0): dropping it will say
+        }
+    }
+
+    /// <summary>Replication origins that are not navette's (built-in subscriptions, other tools).</summary>
+    public static async Task<int> OtherOriginCountAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT count(*)::int FROM pg_replication_origin WHERE roname NOT LIKE 'navette\\_%'", conn);
         return (int)(await cmd.ExecuteScalarAsync(ct))!;
     }
 

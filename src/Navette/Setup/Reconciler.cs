@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Navette.Catalog;
 using Navette.Config;
@@ -17,6 +18,9 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
     /// <summary>Tables each (origin node, set) publishes, resolved from the set's patterns.</summary>
     private readonly Dictionary<(string Node, string Set), List<SourceTable>> _resolved = new();
 
+    /// <summary>copy_schema: per target node, the missing tables to create there (and what they need).</summary>
+    private readonly Dictionary<string, SchemaCopyPlan> _schemaCopies = new();
+
     public IReadOnlyList<string> Actions => _actions;
 
     public async Task<IReadOnlyList<string>> RunAsync(CancellationToken ct)
@@ -28,6 +32,13 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             if (_problems.Count > 0)
                 throw new NavetteException($"navette apply found {_problems.Count} problem(s); nothing was changed:\n  - " + string.Join("\n  - ", _problems));
 
+            // copy_schema first: everything after may refer to the tables it creates.
+            foreach (var plan in _schemaCopies.Values.Where(p => !p.IsEmpty))
+            {
+                if (await plan.ExecuteAsync(conns[plan.Node], commit: true, log, ct) is { } failure)
+                    throw new NavetteException(failure);
+                _actions.AddRange(plan.Actions);
+            }
             foreach (var (name, conn) in conns)
             {
                 var applied = await CatalogInstaller.EnsureAsync(conn, ct);
@@ -48,6 +59,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
         }
     }
 
+    /// <summary>Opens one connection per node; a node that cannot be reached is a problem, and the others are still checked.</summary>
     private async Task<Dictionary<string, NpgsqlConnection>> ConnectAllAsync(CancellationToken ct)
     {
         var tasks = config.Nodes.Values.Select(async node =>
@@ -61,33 +73,34 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
             {
                 await conn.DisposeAsync();
-                return (node.Name, Conn: (NpgsqlConnection?)null, Error: $"node {node.Name} ({node.RedactedConnInfo}): cannot connect: {Daemon.SubscriptionWorker.Describe(e)}");
+                var reason = ConnInfo.ScrubSecrets(Daemon.SubscriptionWorker.Describe(e), node.ConnInfo);
+                return (node.Name, Conn: (NpgsqlConnection?)null, Error: $"node {node.Name} ({node.RedactedConnInfo}): cannot connect: {reason}");
             }
         }).ToList();
         var results = await Task.WhenAll(tasks);
-        var failures = results.Where(r => r.Error is not null).Select(r => r.Error!).ToList();
-        if (failures.Count > 0)
-        {
-            foreach (var r in results) if (r.Conn is not null) await r.Conn.DisposeAsync();
-            throw new NavetteException(string.Join("\n", failures));
-        }
-        return results.ToDictionary(r => r.Name, r => r.Conn!);
+        _problems.AddRange(results.Where(r => r.Error is not null).Select(r => r.Error!));
+        return results.Where(r => r.Conn is not null).ToDictionary(r => r.Name, r => r.Conn!);
     }
 
     private async Task CheckAsync(Dictionary<string, NpgsqlConnection> conns, CancellationToken ct)
     {
         var origins = config.Subscriptions.Values.GroupBy(s => s.From).ToDictionary(g => g.Key, g => g.Count());
-        var targets = config.Subscriptions.Values.Select(s => s.To).ToHashSet();
+        var incoming = config.Subscriptions.Values.GroupBy(s => s.To).ToDictionary(g => g.Key, g => g.Count());
         var tablesByNode = new Dictionary<string, List<SourceTable>>();
+        var superusers = new HashSet<string>();
 
         foreach (var (name, conn) in conns)
         {
             var settings = await NodeInspector.SettingsAsync(conn, ct);
             var role = await NodeInspector.RoleAsync(conn, ct);
-            if (int.Parse(settings["server_version_num"]) < 150000)
+            if (role.Super) superusers.Add(name);
+            if (int.Parse(settings["server_version_num"], CultureInfo.InvariantCulture) < 150000)
                 _problems.Add($"node {name}: PostgreSQL {settings["server_version_num"]} is too old; navette needs PostgreSQL 15 or later");
             if (!role.Super && !role.CanCreateInDb)
                 _problems.Add($"node {name}: role {conn.UserName} cannot create the navette schema; GRANT CREATE ON DATABASE {Sql.Ident(conn.Database!)} TO {Sql.Ident(conn.UserName!)} (or connect as a superuser)");
+            if (await NodeInspector.CatalogVersionAsync(conn, ct) is { } version && version > CatalogMigrations.LatestVersion)
+                _problems.Add($"node {name}: its navette catalog is version {version}, newer than this navette's ({CatalogMigrations.LatestVersion}); upgrade navette");
+            var maxSlots = int.Parse(settings["max_replication_slots"], CultureInfo.InvariantCulture);
 
             if (origins.TryGetValue(name, out var outgoing))
             {
@@ -95,19 +108,31 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                     _problems.Add($"node {name}: wal_level is '{settings["wal_level"]}' but logical decoding needs 'logical'; run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL");
                 var ours = (await NodeInspector.NavetteSlotsAsync(conn, ct)).Count;
                 var others = await NodeInspector.SlotCountAsync(conn, ct) - ours;
-                var maxSlots = int.Parse(settings["max_replication_slots"]);
                 if (maxSlots < others + outgoing)
                     _problems.Add($"node {name}: max_replication_slots is {maxSlots} but {others} slot(s) already exist and navette needs {outgoing} more; set max_replication_slots to at least {others + outgoing} (ALTER SYSTEM, then restart)");
-                var maxSenders = int.Parse(settings["max_wal_senders"]);
+                var maxSenders = int.Parse(settings["max_wal_senders"], CultureInfo.InvariantCulture);
                 if (maxSenders < outgoing + 1)
                     _problems.Add($"node {name}: max_wal_senders is {maxSenders} but navette needs {outgoing + 1} ({outgoing} subscription(s) streaming plus one while a copy starts); set max_wal_senders to at least {outgoing + 1} (ALTER SYSTEM, then restart)");
                 if (!role.Super && !role.Replication)
                     _problems.Add($"node {name}: role {conn.UserName} can neither create replication slots nor stream; ALTER ROLE {Sql.Ident(conn.UserName!)} REPLICATION (or connect as a superuser)");
                 tablesByNode[name] = await NodeInspector.TablesAsync(conn, ct);
             }
-            if (targets.Contains(name) && !role.Super)
-                _problems.Add($"node {name}: role {conn.UserName} is not a superuser; applying changes needs session_replication_role and replication origins, which PostgreSQL 15 reserves to superusers; connect to {name} as a superuser");
+            if (incoming.TryGetValue(name, out var receives))
+            {
+                if (!role.Super)
+                    _problems.Add($"node {name}: role {conn.UserName} is not a superuser; applying changes needs session_replication_role and replication origins, which PostgreSQL 15 reserves to superusers; connect to {name} as a superuser");
+                // PostgreSQL tracks at most max_replication_slots replication origins at once on a node.
+                var otherOrigins = await NodeInspector.OtherOriginCountAsync(conn, ct);
+                if (maxSlots < receives + otherOrigins)
+                    _problems.Add($"node {name}: max_replication_slots is {maxSlots}, which also limits the replication origins a node can track, but it receives {receives} subscription(s)"
+                                  + (otherOrigins > 0 ? $" and {otherOrigins} other replication origin(s) exist" : "")
+                                  + $"; set max_replication_slots to at least {receives + otherOrigins} (ALTER SYSTEM, then restart)");
+            }
         }
+
+        var registrations = new Dictionary<string, Dictionary<string, (string OriginNode, string State)>>();
+        foreach (var node in incoming.Keys.Where(superusers.Contains))
+            registrations[node] = await NodeInspector.RegisteredSubscriptionsAsync(conns[node], ct);
 
         foreach (var sub in config.Subscriptions.Values)
         {
@@ -115,14 +140,108 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             foreach (var setName in sub.Sets)
             {
                 if (_resolved.ContainsKey((sub.From, setName))) continue;
-                _resolved[(sub.From, setName)] = ResolveSet(sub.From, config.Sets[setName], available);
+                _resolved[(sub.From, setName)] = ResolveSet(sub.From, conns[sub.From], config.Sets[setName], available);
             }
+            if (!conns.TryGetValue(sub.To, out var to)) continue;
+            // The first run of the daemon copies every table; rows already on the target would be mixed with the origin's.
+            var copiesFirst = sub.InitialCopy && registrations.TryGetValue(sub.To, out var registered)
+                              && (!registered.TryGetValue(sub.Name, out var reg) || reg.State == "initializing");
+            var missing = new List<(SourceTable, List<TableColumn>)>();
             foreach (var table in sub.Sets.SelectMany(s => _resolved[(sub.From, s)]).Distinct())
-                await CompareTableAsync(sub, table, conns[sub.From], conns[sub.To], ct);
+            {
+                var src = await NodeInspector.ColumnsAsync(conns[sub.From], table.Schema, table.Name, ct) ?? [];
+                var dst = await NodeInspector.ColumnsAsync(to, table.Schema, table.Name, ct);
+                if (dst is null && _schemaCopies.TryGetValue(sub.To, out var planned) && planned.Roots.TryGetValue((table.Schema, table.Name), out var creation))
+                {
+                    CompareTable(sub, table, src, creation.Columns); // another subscription's copy_schema creates it from its own origin
+                    continue;
+                }
+                if (dst is null && sub.CopySchema)
+                {
+                    missing.Add((table, src));
+                    continue;
+                }
+                CompareTable(sub, table, src, dst);
+                if (dst is not null && copiesFirst && await NodeInspector.HasRowsAsync(to, table, ct))
+                    _problems.Add($"subscription {sub.Name}: table {table} on node {sub.To} already holds rows, which the initial copy would mix with those of {sub.From}; " +
+                                  $"empty it (TRUNCATE {table.QualifiedName}) or set initial_copy: false if it already holds the same data");
+            }
+            if (missing.Count > 0)
+            {
+                if (!_schemaCopies.TryGetValue(sub.To, out var plan))
+                    _schemaCopies[sub.To] = plan = new SchemaCopyPlan(sub.To);
+                await SchemaCopier.PlanAsync(plan, sub, conns[sub.From], to, missing, _problems, ct);
+            }
+        }
+
+        await CheckExistingStateAsync(conns, superusers, ct);
+
+        // Try each copy_schema plan in a transaction that is rolled back: what the target refuses is a problem now,
+        // not a half-applied change later.
+        foreach (var plan in _schemaCopies.Values.Where(p => !p.Broken && !p.IsEmpty))
+        {
+            if (await plan.ExecuteAsync(conns[plan.Node], commit: false, log, ct) is { } failure)
+                _problems.Add(failure);
         }
     }
 
-    private List<SourceTable> ResolveSet(string node, SetConfig set, List<SourceTable> available)
+    /// <summary>What earlier applies and the daemon left behind that the file now contradicts.</summary>
+    private async Task CheckExistingStateAsync(Dictionary<string, NpgsqlConnection> conns, HashSet<string> superusers, CancellationToken ct)
+    {
+        var slotsByNode = new Dictionary<string, List<(string Name, bool Active)>>();
+        foreach (var node in config.Subscriptions.Values.Select(s => s.From).Distinct().Where(conns.ContainsKey))
+            slotsByNode[node] = await NodeInspector.NavetteSlotsAsync(conns[node], ct);
+
+        // Reading replication origins' progress needs a superuser; a target without one is already a problem.
+        foreach (var (node, conn) in conns.Where(c => superusers.Contains(c.Key)))
+        {
+            var registered = await NodeInspector.RegisteredSubscriptionsAsync(conn, ct);
+            foreach (var sub in config.Subscriptions.Values.Where(s => s.To == node))
+            {
+                if (!registered.TryGetValue(sub.Name, out var reg)) continue;
+                if (reg.OriginNode != sub.From)
+                {
+                    _problems.Add($"subscription {sub.Name}: node {node} applies it from node {reg.OriginNode}, but {config.SourcePath} now says from: {sub.From}; " +
+                                  "a subscription cannot change its origin: remove it, apply, then add it back under another name");
+                    continue;
+                }
+                if (!slotsByNode.TryGetValue(sub.From, out var slots)) continue;
+                var slot = Sql.SlotName(sub.Name);
+                if (slots.Any(s => s.Name == slot) || reg.State is "initializing" or "copying") continue;
+                var progressed = await NodeInspector.HasProgressAsync(conn, Sql.OriginName(sub.Name), ct);
+                if (!sub.InitialCopy && reg.State == "streaming" && !progressed) continue; // apply creates the slot
+                _problems.Add(MissingSlot(sub));
+            }
+        }
+
+        // A removed subscription's replication origin cannot be dropped while an apply session still holds it.
+        foreach (var (node, conn) in conns.Where(c => superusers.Contains(c.Key)))
+        {
+            var keep = config.Subscriptions.Values.Where(s => s.To == node).Select(s => Sql.OriginName(s.Name)).ToHashSet();
+            foreach (var origin in await NodeInspector.StringsAsync(conn, "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'navette\\_%'", ct))
+            {
+                if (keep.Contains(origin)) continue;
+                if (await NodeInspector.OriginInUseAsync(conn, origin, ct) is { } holder)
+                    _problems.Add($"node {node}: replication origin {origin} belongs to a subscription no longer in {config.SourcePath} but is still in use ({holder}); stop navette run, then apply again");
+            }
+        }
+
+        foreach (var (node, slots) in slotsByNode)
+        {
+            var wanted = config.Subscriptions.Values.Where(s => s.From == node).Select(s => Sql.SlotName(s.Name)).ToHashSet();
+            foreach (var (slot, _) in slots.Where(s => s.Active && !wanted.Contains(s.Name)))
+                _problems.Add(ActiveOrphanSlot(node, slot));
+        }
+    }
+
+    private static string MissingSlot(SubscriptionConfig sub) =>
+        $"subscription {sub.Name}: slot {Sql.SlotName(sub.Name)} is missing on node {sub.From} although {sub.To} already applied from it; changes made since are not retained. " +
+        "Remove the subscription from the file and apply, empty the target tables, then add it back with initial_copy: true";
+
+    private string ActiveOrphanSlot(string node, string slot) =>
+        $"node {node}: slot {slot} belongs to a subscription no longer in {config.SourcePath} but is still streaming; stop navette run, then apply again";
+
+    private List<SourceTable> ResolveSet(string node, NpgsqlConnection conn, SetConfig set, List<SourceTable> available)
     {
         var result = new List<SourceTable>();
         foreach (var pattern in set.Tables)
@@ -145,19 +264,21 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 }
                 if (!t.HasUsableIdentity)
                     _problems.Add($"set {set.Name}: table {t} on node {node} has no primary key or replica identity, so its UPDATEs and DELETEs cannot be replicated; add a primary key, or run ALTER TABLE {t.QualifiedName} REPLICA IDENTITY FULL;");
+                if (!t.Owned)
+                    _problems.Add($"set {set.Name}: role {conn.UserName} does not own table {t} on node {node}, and only its owner can publish it; ALTER TABLE {t.QualifiedName} OWNER TO {Sql.Ident(conn.UserName!)} (or connect as a superuser)");
+                else if (!t.Readable)
+                    _problems.Add($"set {set.Name}: role {conn.UserName} cannot read table {t} on node {node}, which the initial copy needs; GRANT SELECT ON {t.QualifiedName} TO {Sql.Ident(conn.UserName!)}");
                 result.Add(t);
             }
         }
         return result;
     }
 
-    private async Task CompareTableAsync(SubscriptionConfig sub, SourceTable table, NpgsqlConnection from, NpgsqlConnection to, CancellationToken ct)
+    private void CompareTable(SubscriptionConfig sub, SourceTable table, List<TableColumn> src, List<TableColumn>? dst)
     {
-        var src = await NodeInspector.ColumnsAsync(from, table.Schema, table.Name, ct) ?? [];
-        var dst = await NodeInspector.ColumnsAsync(to, table.Schema, table.Name, ct);
         if (dst is null)
         {
-            _problems.Add($"subscription {sub.Name}: table {table} is missing on node {sub.To}; create it there with the same columns as on {sub.From} (pg_dump --schema-only -t {table.QualifiedName} helps)");
+            _problems.Add($"subscription {sub.Name}: table {table} is missing on node {sub.To}; create it there with the same columns as on {sub.From}, or set copy_schema: true on the subscription to have navette apply create it");
             return;
         }
         var byName = dst.ToDictionary(c => c.Name);
@@ -263,23 +384,14 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
         {
             if (state is "initializing" or "copying")
                 return; // the worker creates the slot together with the snapshot it copies under
-            if (!sub.InitialCopy && state == "streaming" && !await HasProgressAsync(to, origin, ct))
+            if (!sub.InitialCopy && state == "streaming" && !await NodeInspector.HasProgressAsync(to, origin, ct))
             {
                 await ExecAsync(from, $"SELECT pg_create_logical_replication_slot({Sql.Literal(slot)}, 'pgoutput')", ct);
                 _actions.Add($"node {sub.From}: slot {slot} created (streaming starts from now, no initial copy)");
                 return;
             }
-            throw new NavetteException(
-                $"subscription {sub.Name}: slot {slot} is missing on node {sub.From} although {sub.To} already applied from it; changes made since are not retained. " +
-                $"Remove the subscription from the file and apply, empty the target tables, then add it back with initial_copy: true");
+            throw new NavetteException(MissingSlot(sub)); // found by the checks already, unless it changed since
         }
-    }
-
-    private static async Task<bool> HasProgressAsync(NpgsqlConnection conn, string origin, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_progress($1, false) IS NOT NULL AND pg_replication_origin_progress($1, false) <> '0/0'", conn);
-        cmd.Parameters.AddWithValue(origin);
-        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
     private async Task DropOrphansAsync(string node, NpgsqlConnection conn, CancellationToken ct)
@@ -289,7 +401,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
         {
             if (slots.Contains(slot)) continue;
             if (active)
-                throw new NavetteException($"node {node}: slot {slot} belongs to a subscription no longer in {config.SourcePath} but is still streaming; stop navette run, then apply again");
+                throw new NavetteException(ActiveOrphanSlot(node, slot)); // found by the checks already, unless it started since
             await ExecAsync(conn, $"SELECT pg_drop_replication_slot({Sql.Literal(slot)})", ct);
             _actions.Add($"node {node}: slot {slot} dropped (its subscription was removed; the WAL it retained is released)");
         }

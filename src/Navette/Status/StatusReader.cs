@@ -70,6 +70,10 @@ internal sealed class StatusReader(NavetteConfig config)
                 retained = r.IsDBNull(2) ? null : Math.Max(0, r.GetInt64(2));
                 if (lagBytes == 0) lagSeconds = 0;
                 else if (!r.IsDBNull(3)) lagSeconds = r.GetDouble(3);
+                // A streaming walsender without a measured lag has nothing outstanding to measure (caught up; the
+                // bytes left are other databases' WAL or the last keepalive not yet confirmed).
+                else if (active) lagSeconds = 0;
+                // Not streaming: at most the time since the last applied commit.
                 else if (lastCommit is { } t) lagSeconds = Math.Max(0, (DateTime.UtcNow - t.ToUniversalTime()).TotalSeconds);
             }
         }

@@ -30,9 +30,12 @@ internal sealed class InitialCopy(
     /// <summary>
     /// Runs the copy. <paramref name="resuming"/> says an earlier attempt may have left partial rows in the
     /// target tables (they are emptied); otherwise a non-empty target table is refused rather than mixed with.
-    /// Returns the LSN streaming must start from.
+    /// Returns the LSN streaming must start from. <paramref name="started"/> runs once the target tables are known
+    /// to be empty (or emptied) and before anything is written to them: from then on a failed attempt leaves
+    /// rows that the next one must remove, so that is when the caller records that a copy is under way. Recording
+    /// it earlier would let a retry after "not empty" truncate the operator's own rows.
     /// </summary>
-    public async Task<NpgsqlLogSequenceNumber> RunAsync(bool resuming, CancellationToken ct)
+    public async Task<NpgsqlLogSequenceNumber> RunAsync(bool resuming, Func<CancellationToken, Task> started, CancellationToken ct)
     {
         await using var source = new NpgsqlConnection(CopyConnectionString(sourceConnectionString, "copy"));
         await source.OpenAsync(ct);
@@ -43,6 +46,7 @@ internal sealed class InitialCopy(
             await target.OpenAsync(ct);
             await PrepareTargetAsync(target, tables, resuming, ct);
         }
+        await started(ct);
 
         var slot = Sql.SlotName(subscription);
         await DropSlotIfInactiveAsync(source, slot, ct);
@@ -64,31 +68,31 @@ internal sealed class InitialCopy(
         {
             var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var copiesFences = i == 0;
+            var index = i + 1;
             imported.Add(tcs);
+            // Not started with failed.Token: a worker that never ran would never complete its tcs.
             tasks.Add(Task.Run(async () =>
             {
-                try { await CopyWorkerAsync(snapshot, queue, tcs, copiesFences, failed.Token); }
-                catch (Exception e) { tcs.TrySetException(e); await failed.CancelAsync(); throw; }
-            }, failed.Token));
+                try { await CopyWorkerAsync(index, snapshot, queue, tcs, copiesFences, failed.Token); }
+                catch { tcs.TrySetCanceled(); await failed.CancelAsync(); throw; }
+            }, CancellationToken.None));
         }
         using var reporter = new Timer(_ => Report(), null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
-        // The exported snapshot lives only while the slot's replication connection stays idle: every worker
-        // imports it before that connection is released.
         try
         {
+            // The exported snapshot lives only while the slot's replication connection stays idle: every worker
+            // imports it before that connection is released.
             await Task.WhenAll(imported.Select(t => t.Task));
             await repl.DisposeAsync();
-            await Task.WhenAll(tasks);
         }
-        catch when (!ct.IsCancellationRequested)
+        catch
         {
-            // One worker's failure cancels the others: report the failure, not the cancellations it caused.
-            try { await Task.WhenAll(tasks); } catch { /* inspected below */ }
-            var cause = tasks.Where(t => t.IsFaulted).SelectMany(t => t.Exception!.InnerExceptions)
-                .FirstOrDefault(e => e is not OperationCanceledException);
-            if (cause is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
+            // A worker failed before importing: its own error, not the cancellation it caused, is the cause.
+            await failed.CancelAsync();
+            await ThrowFirstCauseAsync(tasks, ct);
             throw;
         }
+        await ThrowFirstCauseAsync(tasks, ct);
 
         var totalRows = _progress.Values.Sum(p => p.Rows);
         var totalBytes = _progress.Values.Sum(p => p.Bytes);
@@ -96,7 +100,25 @@ internal sealed class InitialCopy(
         return consistent;
     }
 
-    private async Task CopyWorkerAsync(string snapshot, ConcurrentQueue<CopyTable> queue, TaskCompletionSource imported, bool copyFences, CancellationToken ct)
+    /// <summary>
+    /// Waits for every task; when some failed, rethrows the error that started it rather than the cancellations
+    /// it caused in the others (unless the copy as a whole was cancelled).
+    /// </summary>
+    private static async Task ThrowFirstCauseAsync(List<Task> tasks, CancellationToken ct)
+    {
+        var all = Task.WhenAll(tasks);
+        try
+        {
+            await all;
+        }
+        catch when (all.Exception is { } agg && !ct.IsCancellationRequested)
+        {
+            var cause = agg.InnerExceptions.FirstOrDefault(e => e is not OperationCanceledException) ?? agg.InnerExceptions[0];
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
+        }
+    }
+
+    private async Task CopyWorkerAsync(int index, string snapshot, ConcurrentQueue<CopyTable> queue, TaskCompletionSource imported, bool copyFences, CancellationToken ct)
     {
         await using var source = new NpgsqlConnection(CopyConnectionString(sourceConnectionString, "copy"));
         await source.OpenAsync(ct);
@@ -109,6 +131,7 @@ internal sealed class InitialCopy(
         await target.OpenAsync(ct);
         await using (var cmd = new NpgsqlCommand("SET session_replication_role = replica; SET synchronous_commit = off", target))
             await cmd.ExecuteNonQueryAsync(ct);
+        var tagged = await TagWithOriginAsync(target, index, ct);
 
         if (copyFences)
             await CopyFencesAsync(source, srcTx, target, ct);
@@ -122,6 +145,59 @@ internal sealed class InitialCopy(
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+        if (tagged) await ReleaseOriginAsync(target, index);
+    }
+
+    /// <summary>
+    /// The name of the replication origin that marks the rows copy worker <paramref name="index"/> writes (0: the
+    /// emptying of the target tables). Not under <c>navette_</c>, which names the subscriptions' own origins.
+    /// </summary>
+    internal static string CopyOriginName(string subscription, int index) => $"navette-copy:{subscription}:{index}";
+
+    /// <summary>
+    /// Marks everything this target session writes as coming from a replication origin, as the streamed changes
+    /// are: when the target is itself an origin (a cascade, or a loop), its own subscriptions then treat the copied
+    /// rows as received, not local (passed on only with forward). One origin per session, since PostgreSQL 15 lets
+    /// a single session use an origin at a time; a leftover of an interrupted copy is taken over.
+    /// </summary>
+    private async Task<bool> TagWithOriginAsync(NpgsqlConnection target, int index, CancellationToken ct)
+    {
+        var name = CopyOriginName(subscription, index);
+        try
+        {
+            await using (var create = new NpgsqlCommand("SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL", target))
+            {
+                create.Parameters.AddWithValue(name);
+                await create.ExecuteNonQueryAsync(ct);
+            }
+            await using var setup = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", target);
+            setup.Parameters.AddWithValue(name);
+            await setup.ExecuteNonQueryAsync(ct);
+            return true;
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.ConfigurationLimitExceeded)
+        {
+            log.LogWarning("subscription {Subscription}: copy connection {Index} writes without a replication origin ({Error}); " +
+                           "if this node passes the subscription's tables on, raise max_replication_slots on it", subscription, index, e.MessageText);
+            return false;
+        }
+    }
+
+    private async Task ReleaseOriginAsync(NpgsqlConnection target, int index)
+    {
+        try
+        {
+            await using (var reset = new NpgsqlCommand("SELECT pg_replication_origin_session_reset()", target))
+                await reset.ExecuteNonQueryAsync(CancellationToken.None);
+            await using var drop = new NpgsqlCommand("SELECT pg_replication_origin_drop($1)", target);
+            drop.Parameters.AddWithValue(CopyOriginName(subscription, index));
+            await drop.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            // Harmless: the next copy of this subscription takes it over.
+            log.LogDebug("subscription {Subscription}: could not drop replication origin {Origin}: {Error}", subscription, CopyOriginName(subscription, index), e.Message);
         }
     }
 
@@ -209,8 +285,10 @@ internal sealed class InitialCopy(
         if (resuming)
         {
             log.LogInformation("subscription {Subscription}: an earlier copy was interrupted; emptying its {Count} target tables before copying again", subscription, tables.Count);
-            await using var cmd = new NpgsqlCommand("TRUNCATE " + string.Join(", ", tables.Select(t => t.QualifiedName)), target);
-            await cmd.ExecuteNonQueryAsync(ct);
+            var tagged = await TagWithOriginAsync(target, 0, ct);
+            await using (var cmd = new NpgsqlCommand("TRUNCATE " + string.Join(", ", tables.Select(t => t.QualifiedName)), target))
+                await cmd.ExecuteNonQueryAsync(ct);
+            if (tagged) await ReleaseOriginAsync(target, 0);
             return;
         }
         foreach (var t in tables)

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Navette benchmark, everything side by side in one run on throwaway local clusters:
+#   1. initial copy of a pgbench database: navette (COPY under the slot's snapshot) vs pg_dump | psql
+#   2. catch-up of one pgbench (TPC-B) backlog, with every consumer stopped while it is written:
+#      navette vs PostgreSQL's built-in logical replication (subscription disabled, then enabled),
+#      and the decoding limit (pg_recvlogical reading pgoutput from an identical slot into /dev/null).
+# Usage: bash bench/run.sh            (SCALE=50 TXNS=20000 CLIENTS=4 by default; KEEP_LOGS=DIR keeps server and daemon logs)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SCALE=${SCALE:-50}
+TXNS=${TXNS:-20000}
+CLIENTS=${CLIENTS:-4}
+
+bash scripts/install-postgres.sh >/dev/null
+BIN=${NAVETTE_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+dotnet build src/Navette.Cli -c Release -v quiet -nologo >/dev/null
+NAVETTE=(dotnet "$PWD/src/Navette.Cli/bin/Release/net10.0/navette.dll")
+
+ROOT=$(mktemp -d /tmp/navette-bench-XXXXXX)
+chmod 755 "$ROOT"
+AS_PG=()
+if [ "$(id -u)" -eq 0 ]; then AS_PG=(runuser -u postgres --); chown postgres "$ROOT"; fi
+PORTS=()
+cleanup() {
+  if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$ROOT"/*.log "$KEEP_LOGS"/ 2>/dev/null || true; fi
+  [ -n "${DAEMON:-}" ] && kill "$DAEMON" 2>/dev/null || true
+  for d in "$ROOT"/pg-*; do [ -d "$d" ] && "${AS_PG[@]}" "$BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
+  rm -rf "$ROOT"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_cluster() { # name -> prints port
+  local name=$1 port; port=$(free_port)
+  "${AS_PG[@]}" "$BIN/initdb" -D "$ROOT/pg-$name" -U postgres --auth=trust -E UTF8 >/dev/null
+  "${AS_PG[@]}" "$BIN/pg_ctl" -D "$ROOT/pg-$name" -l "$ROOT/pg-$name.log" -w start -o \
+    "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$ROOT -c wal_level=logical \
+     -c max_wal_senders=20 -c max_replication_slots=20 -c shared_buffers=512MB -c max_wal_size=8GB \
+     -c checkpoint_timeout=30min -c synchronous_commit=on -c fsync=on" >/dev/null
+  echo "$port"
+}
+now() { date +%s.%N; }
+psql_at() { local port=$1; shift; psql -X -q -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), .NET $(dotnet --version)"
+ORIGIN=$(start_cluster origin); DUMP=$(start_cluster dump); NAV=$(start_cluster navette); BUILTIN=$(start_cluster builtin)
+for p in $DUMP $NAV $BUILTIN; do psql_at "$p" -c "CREATE DATABASE bench" >/dev/null; done
+psql_at "$ORIGIN" -c "CREATE DATABASE bench" >/dev/null
+
+echo "== pgbench -i -s $SCALE on the origin"
+"$BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$ORIGIN" -U postgres bench 2>&1 | tail -1
+psql_at "$ORIGIN" -d bench -c "ALTER TABLE pgbench_history REPLICA IDENTITY FULL; CHECKPOINT;" >/dev/null
+SIZE=$(psql_at "$ORIGIN" -d bench -Atc "SELECT pg_size_pretty(pg_database_size('bench'))")
+echo "   database size: $SIZE"
+
+# --- 1. initial copy -------------------------------------------------------------------------------
+echo "== initial copy"
+t0=$(now)
+"$BIN/pg_dump" -h 127.0.0.1 -p "$ORIGIN" -U postgres bench | psql_at "$DUMP" -d bench >/dev/null
+t1=$(now); DUMP_S=$(elapsed "$t0" "$t1")
+echo "   pg_dump | psql:        $DUMP_S s"
+
+"$BIN/pg_dump" -s -h 127.0.0.1 -p "$ORIGIN" -U postgres bench | psql_at "$NAV" -d bench >/dev/null
+"$BIN/pg_dump" -s -h 127.0.0.1 -p "$ORIGIN" -U postgres bench | psql_at "$BUILTIN" -d bench >/dev/null
+cat > "$ROOT/navette.yaml" <<YAML
+nodes:
+  origin: { conninfo: "host=127.0.0.1 port=$ORIGIN dbname=bench user=postgres" }
+  replica: { conninfo: "host=127.0.0.1 port=$NAV dbname=bench user=postgres" }
+sets:
+  pgbench: { tables: [public.pgbench_*] }
+subscriptions:
+  bench: { from: origin, to: replica, sets: [pgbench], copy_workers: 4 }
+YAML
+"${NAVETTE[@]}" apply -c "$ROOT/navette.yaml" >/dev/null
+t0=$(now)
+"${NAVETTE[@]}" run -c "$ROOT/navette.yaml" > "$ROOT/navette-copy.log" 2>&1 &
+DAEMON=$!
+until psql_at "$NAV" -d bench -Atc "SELECT state FROM navette.subscription" | grep -q streaming; do sleep 0.05; done
+t1=$(now); NAV_COPY_S=$(elapsed "$t0" "$t1")
+echo "   navette initial copy:  $NAV_COPY_S s (process start to streaming)"
+kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
+
+# The built-in subscription copies too (not timed here: its copy is single-connection per table and
+# its sync workers are limited by max_sync_workers_per_subscription); it must be idle before the backlog.
+psql_at "$ORIGIN" -d bench -c "CREATE PUBLICATION builtin_pub FOR TABLE pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history" >/dev/null
+t0=$(now)
+psql_at "$BUILTIN" -d bench -c "CREATE SUBSCRIPTION builtin_sub CONNECTION 'host=127.0.0.1 port=$ORIGIN dbname=bench user=postgres' PUBLICATION builtin_pub" >/dev/null
+until [ "$(psql_at "$BUILTIN" -d bench -Atc "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")" = 0 ]; do sleep 0.05; done
+t1=$(now); BUILTIN_COPY_S=$(elapsed "$t0" "$t1")
+echo "   built-in subscription copy: $BUILTIN_COPY_S s"
+psql_at "$BUILTIN" -d bench -c "ALTER SUBSCRIPTION builtin_sub DISABLE" >/dev/null
+psql_at "$ORIGIN" -d bench -c "SELECT pg_create_logical_replication_slot('decoding_limit', 'pgoutput')" >/dev/null
+sleep 1
+
+# --- 2. catch-up ------------------------------------------------------------------------------------
+echo "== backlog: pgbench -c $CLIENTS -t $((TXNS / CLIENTS)) with every consumer stopped"
+"$BIN/pgbench" -n -c "$CLIENTS" -j "$CLIENTS" -t "$((TXNS / CLIENTS))" -h 127.0.0.1 -p "$ORIGIN" -U postgres bench 2>&1 | grep -E "^(number of transactions actually|tps)" | sed 's/^/   /'
+END_LSN=$(psql_at "$ORIGIN" -d bench -Atc "SELECT pg_current_wal_lsn()")
+BACKLOG=$(psql_at "$ORIGIN" -d bench -Atc "SELECT pg_size_pretty(pg_current_wal_lsn() - confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name = 'navette_bench'")
+echo "   WAL backlog: $BACKLOG, ends at $END_LSN"
+
+t0=$(now)
+"$BIN/pg_recvlogical" -h 127.0.0.1 -p "$ORIGIN" -U postgres -d bench --slot decoding_limit --start \
+  -o proto_version=1 -o publication_names=builtin_pub --endpos="$END_LSN" -f /dev/null --no-loop 2>/dev/null || true
+t1=$(now); LIMIT_S=$(elapsed "$t0" "$t1")
+
+t0=$(now)
+"${NAVETTE[@]}" run -c "$ROOT/navette.yaml" ${KEEP_LOGS:+-v} > "$ROOT/navette-catchup.log" 2>&1 &
+DAEMON=$!
+until [ "$(psql_at "$NAV" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('navette_bench', true) >= '$END_LSN', false)")" = t ]; do sleep 0.05; done
+t1=$(now); NAV_S=$(elapsed "$t0" "$t1")
+kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
+
+ORIGIN_NAME=$(psql_at "$BUILTIN" -d bench -Atc "SELECT 'pg_' || oid FROM pg_subscription WHERE subname = 'builtin_sub'")
+t0=$(now)
+psql_at "$BUILTIN" -d bench -c "ALTER SUBSCRIPTION builtin_sub ENABLE" >/dev/null
+until [ "$(psql_at "$BUILTIN" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('$ORIGIN_NAME', true) >= '$END_LSN', false)")" = t ]; do sleep 0.05; done
+t1=$(now); BUILTIN_S=$(elapsed "$t0" "$t1")
+
+for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
+  a=$(psql_at "$ORIGIN" -d bench -Atc "SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM $t x")
+  b=$(psql_at "$NAV" -d bench -Atc "SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM $t x")
+  c=$(psql_at "$BUILTIN" -d bench -Atc "SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM $t x")
+  [ "$a" = "$b" ] && [ "$a" = "$c" ] || { echo "   MISMATCH in $t (origin $a navette $b built-in $c)"; exit 1; }
+done
+echo "   all three copies identical to the origin after catch-up"
+
+rate() { python3 -c "print(f'{$TXNS / $1:,.0f}')"; }
+echo
+echo "== results (scale $SCALE, $TXNS transactions)"
+printf '   %-44s %8s s\n' "initial copy, pg_dump | psql" "$DUMP_S"
+printf '   %-44s %8s s  (%sx pg_dump | psql)\n' "initial copy, navette (4 connections)" "$NAV_COPY_S" "$(python3 -c "print(f'{$DUMP_S / $NAV_COPY_S:.2f}')")"
+printf '   %-44s %8s s\n' "initial copy, built-in subscription" "$BUILTIN_COPY_S"
+printf '   %-44s %8s s  %8s tx/s\n' "catch-up, decoding limit (pg_recvlogical)" "$LIMIT_S" "$(rate "$LIMIT_S")"
+printf '   %-44s %8s s  %8s tx/s\n' "catch-up, navette" "$NAV_S" "$(rate "$NAV_S")"
+printf '   %-44s %8s s  %8s tx/s\n' "catch-up, built-in logical replication" "$BUILTIN_S" "$(rate "$BUILTIN_S")"
+echo "   navette / built-in catch-up: $(python3 -c "print(f'{$BUILTIN_S / $NAV_S:.2f}')")x"
