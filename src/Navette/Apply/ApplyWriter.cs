@@ -14,11 +14,15 @@ internal sealed class ApplyWriter : IAsyncDisposable
     private const int MaxCommandsPerRoundTrip = 256;
     private const int MaxParametersPerRoundTrip = 30_000;
     private const int MaxRowsPerInsert = 100;
+    /// <summary>Runs at least this long use one set-based statement; shorter ones keep per-row statements.</summary>
+    private const int MinRowsPerSet = 4;
+    private const int MaxRowsPerSet = 1000;
 
     private readonly NpgsqlConnection _conn;
     private readonly string _subscription;
     private readonly ILogger _log;
     private readonly ChangeSqlBuilder _sql = new();
+    private readonly SetSqlBuilder _set = new();
     private readonly Dictionary<SourceRelation, TargetTable> _targets = new();
     private readonly List<PendingCommand> _pending = new();
     private NpgsqlBatch? _batch;
@@ -124,11 +128,14 @@ internal sealed class ApplyWriter : IAsyncDisposable
                 {
                     case ChangeKind.Insert:
                     {
-                        var n = 1;
-                        var maxRows = Math.Min(MaxRowsPerInsert, Math.Max(1, 60_000 / Math.Max(1, c.Relation.Columns.Length)));
-                        while (n < maxRows && i + n < changes.Count && changes[i + n].Kind == ChangeKind.Insert
-                               && ReferenceEquals(changes[i + n].Relation, c.Relation))
-                            n++;
+                        var n = RunLength(changes, i, MaxRowsPerSet, (first, next) => true);
+                        if (n >= MinRowsPerSet)
+                        {
+                            AddSet(t, changes, i, n, _set.Insert(c.Relation, target), Enumerable.Range(0, c.Relation.Columns.Length), []);
+                            i += n - 1;
+                            break;
+                        }
+                        n = RunLength(changes, i, Math.Min(MaxRowsPerInsert, Math.Max(1, 60_000 / Math.Max(1, c.Relation.Columns.Length))), (first, next) => true);
                         var parameters = new NpgsqlParameter[n * c.Relation.Columns.Length];
                         var p = 0;
                         for (var r = 0; r < n; r++)
@@ -140,21 +147,46 @@ internal sealed class ApplyWriter : IAsyncDisposable
                     }
                     case ChangeKind.Update:
                     {
-                        var newRow = c.New!;
+                        var newRow = target.HasIdentityAlways ? WithoutIdentityAlways(c.New!, c.Relation, target) : c.New!;
                         // Only unchanged TOASTed columns (e.g. SET body = body on a table of large texts): the row
                         // already holds these values, and an UPDATE with nothing to SET is not SQL.
                         if (newRow.AllUnchanged)
                             break;
+                        if (Keyed(c.Relation) && !KeyChanged(c) && !target.HasIdentityAlways)
+                        {
+                            var keys = new HashSet<string?[]>(KeyComparer.Instance) { Key(c) };
+                            var n = RunLength(changes, i, MaxRowsPerSet, (first, next) =>
+                                !KeyChanged(next) && SameMask(first.New!.Unchanged, next.New!.Unchanged) && keys.Add(Key(next)));
+                            if (n >= MinRowsPerSet)
+                            {
+                                var written = Enumerable.Range(0, c.Relation.Columns.Length).Where(col => !newRow.IsUnchanged(col));
+                                AddSet(t, changes, i, n, _set.Update(c.Relation, target, newRow.Unchanged), written, c.Relation.KeyColumns);
+                                i += n - 1;
+                                break;
+                            }
+                        }
                         var parameters = new List<NpgsqlParameter>(c.Relation.Columns.Length * 2);
                         for (var col = 0; col < newRow.Values.Length; col++)
                             if (!newRow.IsUnchanged(col))
                                 parameters.Add(Text(newRow.Values[col]));
-                        AddIdentity(parameters, c);
-                        Add(new PendingCommand(t, c, 1), _sql.Update(c, target), parameters.ToArray());
+                        var change = ReferenceEquals(newRow, c.New) ? c : new RowChange { Kind = c.Kind, Relation = c.Relation, Old = c.Old, New = newRow };
+                        AddIdentity(parameters, change);
+                        Add(new PendingCommand(t, c, 1), _sql.Update(change, target), parameters.ToArray());
                         break;
                     }
                     case ChangeKind.Delete:
                     {
+                        if (Keyed(c.Relation))
+                        {
+                            var keys = new HashSet<string?[]>(KeyComparer.Instance) { Key(c) };
+                            var n = RunLength(changes, i, MaxRowsPerSet, (first, next) => keys.Add(Key(next)));
+                            if (n >= MinRowsPerSet)
+                            {
+                                AddSet(t, changes, i, n, _set.Delete(c.Relation, target), [], c.Relation.KeyColumns);
+                                i += n - 1;
+                                break;
+                            }
+                        }
                         var parameters = new List<NpgsqlParameter>();
                         AddIdentity(parameters, c);
                         Add(new PendingCommand(t, c, 1), _sql.Delete(c, target), parameters.ToArray());
@@ -190,6 +222,99 @@ internal sealed class ApplyWriter : IAsyncDisposable
         await tx.CommitAsync(ct);
         _batch.Dispose();
         _batch = null;
+    }
+
+    /// <summary>
+    /// How many changes from <paramref name="start"/> on are of the same kind, on the same table, and accepted by
+    /// <paramref name="fits"/> (which sees the run's first change and the candidate), up to <paramref name="max"/>.
+    /// </summary>
+    private static int RunLength(IReadOnlyList<RowChange> changes, int start, int max, Func<RowChange, RowChange, bool> fits)
+    {
+        var first = changes[start];
+        var n = 1;
+        while (n < max && start + n < changes.Count)
+        {
+            var next = changes[start + n];
+            if (next.Kind != first.Kind || !ReferenceEquals(next.Relation, first.Relation) || !fits(first, next)) break;
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>
+    /// One set-based statement for changes[start..start+n): a text[] parameter per column in
+    /// <paramref name="newColumns"/> (values of the new rows) then per column in <paramref name="keyColumns"/>.
+    /// </summary>
+    private void AddSet(SourceTransaction? tx, IReadOnlyList<RowChange> changes, int start, int n, string sql, IEnumerable<int> newColumns, IEnumerable<int> keyColumns)
+    {
+        var parameters = new List<NpgsqlParameter>();
+        foreach (var col in newColumns)
+        {
+            var values = new string?[n];
+            for (var r = 0; r < n; r++) values[r] = changes[start + r].New!.Values[col];
+            parameters.Add(TextArray(values));
+        }
+        foreach (var col in keyColumns)
+        {
+            var values = new string?[n];
+            for (var r = 0; r < n; r++)
+            {
+                var c = changes[start + r];
+                values[r] = (c.Old ?? c.New!).Values[col];
+            }
+            parameters.Add(TextArray(values));
+        }
+        Add(new PendingCommand(tx, changes[start], n), sql, parameters.ToArray());
+    }
+
+    private static NpgsqlParameter TextArray(string?[] values) =>
+        new() { Value = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
+
+    private static bool Keyed(SourceRelation rel) => !rel.IdentityFull && rel.KeyColumns.Length > 0;
+
+    private static string?[] Key(RowChange c)
+    {
+        var image = c.Old ?? c.New!;
+        var key = new string?[c.Relation.KeyColumns.Length];
+        for (var i = 0; i < key.Length; i++) key[i] = image.Values[c.Relation.KeyColumns[i]];
+        return key;
+    }
+
+    private static bool KeyChanged(RowChange c)
+    {
+        if (c.Old is null || c.New is null) return false;
+        foreach (var k in c.Relation.KeyColumns)
+            if (!string.Equals(c.Old.Values[k], c.New.Values[k], StringComparison.Ordinal)) return true;
+        return false;
+    }
+
+    private static bool SameMask(bool[]? a, bool[]? b)
+    {
+        static bool None(bool[]? m) => m is null || Array.IndexOf(m, true) < 0;
+        if (None(a) || None(b)) return None(a) && None(b);
+        return a.AsSpan().SequenceEqual(b);
+    }
+
+    /// <summary>GENERATED ALWAYS identity columns cannot be SET; their value does not change after insert.</summary>
+    private static RowImage WithoutIdentityAlways(RowImage row, SourceRelation rel, TargetTable target)
+    {
+        var unchanged = row.Unchanged is null ? new bool[row.Values.Length] : (bool[])row.Unchanged.Clone();
+        for (var i = 0; i < rel.Columns.Length; i++)
+            if (target.Columns.TryGetValue(rel.Columns[i], out var col) && col.IdentityAlways)
+                unchanged[i] = true;
+        return new RowImage(row.Values, unchanged);
+    }
+
+    private sealed class KeyComparer : IEqualityComparer<string?[]>
+    {
+        public static readonly KeyComparer Instance = new();
+        public bool Equals(string?[]? x, string?[]? y) => x.AsSpan().SequenceEqual(y);
+        public int GetHashCode(string?[] key)
+        {
+            var h = new HashCode();
+            foreach (var v in key) h.Add(v);
+            return h.ToHashCode();
+        }
     }
 
     /// <summary>The identity parameters <see cref="ChangeSqlBuilder.Delete"/> describes, in its order.</summary>
@@ -234,11 +359,16 @@ internal sealed class ApplyWriter : IAsyncDisposable
         {
             var p = _pending[i];
             if (p.Change is null || p.Change.Kind is ChangeKind.Insert or ChangeKind.Truncate) continue;
-            if (_batch.BatchCommands[i].RecordsAffected == 0)
+            var affected = _batch.BatchCommands[i].RecordsAffected;
+            if (affected < p.Rows)
             {
-                MissingRows++;
-                _log.LogWarning("subscription {Subscription}: {Kind} found no row in {Table} for {Key} (source transaction {Xid}); the target had diverged",
-                    _subscription, p.Change.Kind, p.Change.Relation, KeyText(p.Change), p.Tx?.Xid.ToString() ?? "in a compacted batch");
+                MissingRows += p.Rows - affected;
+                if (p.Rows == 1)
+                    _log.LogWarning("subscription {Subscription}: {Kind} found no row in {Table} for {Key} (source transaction {Xid}); the target had diverged",
+                        _subscription, p.Change.Kind, p.Change.Relation, KeyText(p.Change), p.Tx?.Xid.ToString() ?? "in a compacted batch");
+                else
+                    _log.LogWarning("subscription {Subscription}: {Kind} of {Rows} rows in {Table} starting at {Key} found only {Affected}; the target had diverged",
+                        _subscription, p.Change.Kind, p.Rows, p.Change.Relation, KeyText(p.Change), affected);
             }
         }
         _batch.BatchCommands.Clear();

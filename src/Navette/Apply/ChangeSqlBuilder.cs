@@ -22,7 +22,7 @@ internal sealed class ChangeSqlBuilder
         var sb = new StringBuilder("INSERT INTO ").Append(target.QualifiedName).Append(" (");
         for (var i = 0; i < rel.Columns.Length; i++)
             sb.Append(i == 0 ? "" : ", ").Append(Sql.Ident(rel.Columns[i]));
-        sb.Append(") VALUES ");
+        sb.Append(target.HasIdentityAlways ? ") OVERRIDING SYSTEM VALUE VALUES " : ") VALUES ");
         var p = 1;
         for (var r = 0; r < rows; r++)
         {
@@ -45,7 +45,7 @@ internal sealed class ChangeSqlBuilder
         var identity = rel.IdentityFull ? IdentityImage(change) : null;
         var shape = newRow.Unchanged is null && identity is null ? "" : Shape(newRow.Unchanged, identity);
         if (_cache.TryGetValue((rel, ChangeKind.Update, shape), out var sql)) return sql;
-        var sb = new StringBuilder("UPDATE ").Append(target.QualifiedName).Append(" SET ");
+        var sb = new StringBuilder("UPDATE ").Append(target.OnlyName).Append(" SET ");
         var p = 1;
         var first = true;
         for (var i = 0; i < rel.Columns.Length; i++)
@@ -69,7 +69,7 @@ internal sealed class ChangeSqlBuilder
         var identity = rel.IdentityFull ? IdentityImage(change) : null;
         var shape = identity is null ? "" : Shape(null, identity);
         if (_cache.TryGetValue((rel, ChangeKind.Delete, shape), out var sql)) return sql;
-        var sb = new StringBuilder("DELETE FROM ").Append(target.QualifiedName);
+        var sb = new StringBuilder("DELETE FROM ").Append(target.OnlyName);
         AppendIdentityWhere(sb, rel, target, 1, identity);
         return _cache[(rel, ChangeKind.Delete, shape)] = sb.ToString();
     }
@@ -77,7 +77,7 @@ internal sealed class ChangeSqlBuilder
     public static string Truncate(IEnumerable<TargetTable> tables, bool restartIdentity)
     {
         var sb = new StringBuilder("TRUNCATE ");
-        sb.AppendJoin(", ", tables.Select(t => t.QualifiedName));
+        sb.AppendJoin(", ", tables.Select(t => t.OnlyName));
         if (restartIdentity) sb.Append(" RESTART IDENTITY");
         return sb.ToString();
     }
@@ -93,7 +93,10 @@ internal sealed class ChangeSqlBuilder
             var first = true;
             foreach (var i in rel.KeyColumns)
             {
-                sb.Append(first ? "" : " AND ").Append(Sql.Ident(rel.Columns[i])).Append(" = $").Append(p++).Append("::").Append(TypeOf(target, rel, i));
+                // The type's own equality: a bare = is looked up in search_path, where an extension's may not be.
+                var column = Column(target, rel, i);
+                sb.Append(first ? "" : " AND ").Append(Sql.Ident(rel.Columns[i])).Append(' ').Append(column.EqualityOperator ?? "=")
+                    .Append(" $").Append(p++).Append("::").Append(column.CastType);
                 first = false;
             }
             return;
@@ -102,7 +105,7 @@ internal sealed class ChangeSqlBuilder
         // (json, point, xml). A row matches when every column prints exactly as the old value pgoutput sent
         // (same output function), and exactly one matching row is changed. Where the type has a btree
         // equality it is tested too: cheaper than printing, and it lets an index on the column find the row.
-        sb.Append(" WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ").Append(target.QualifiedName).Append(" WHERE ");
+        sb.Append(" WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ").Append(target.OnlyName).Append(" WHERE ");
         for (var i = 0; i < rel.Columns.Length; i++)
         {
             var column = Column(target, rel, i);
@@ -114,12 +117,17 @@ internal sealed class ChangeSqlBuilder
                 continue;
             }
             // One parameter, typed text: a parameter of unknown type cannot be cast to two different types.
-            if (column.HasBtreeEquality)
-                sb.Append(name).Append(" OPERATOR(pg_catalog.=) $").Append(p).Append("::text::").Append(column.CastType).Append(" AND ");
+            if (column.EqualityOperator is { } eq)
+                sb.Append(name).Append(' ').Append(eq).Append(" $").Append(p).Append("::text::").Append(column.CastType).Append(" AND ");
             sb.Append(column.OutputFunction).Append('(').Append(name).Append(")::text = $").Append(p++).Append("::text");
         }
         sb.Append(" LIMIT 1)");
     }
+
+    /// <summary>
+    /// The table without its inheritance children, which the origin publishes (and changes) as tables of their
+    /// own. A partitioned table is the exception: its rows are all in its partitions.
+    /// </summary>
 
     private static string TypeOf(TargetTable target, SourceRelation rel, int column) => Column(target, rel, column).CastType;
 

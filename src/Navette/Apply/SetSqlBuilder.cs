@@ -18,7 +18,7 @@ internal sealed class SetSqlBuilder
         {
             var sb = new StringBuilder("INSERT INTO ").Append(target.QualifiedName).Append(" (");
             AppendJoined(sb, Enumerable.Range(0, rel.Columns.Length), i => Sql.Ident(rel.Columns[i]));
-            sb.Append(") SELECT ");
+            sb.Append(target.HasIdentityAlways ? ") OVERRIDING SYSTEM VALUE SELECT " : ") SELECT ");
             AppendJoined(sb, Enumerable.Range(0, rel.Columns.Length), i => $"v.p{i}::{Cast(target, rel, i)}");
             AppendUnnest(sb.Append(" FROM "), Enumerable.Range(0, rel.Columns.Length).Select(i => $"p{i}").ToList());
             return sb.ToString();
@@ -34,7 +34,7 @@ internal sealed class SetSqlBuilder
         return Cached(rel, ChangeKind.Update, key, () =>
         {
             var written = Enumerable.Range(0, rel.Columns.Length).Where(i => shape is null || !shape[i]).ToList();
-            var sb = new StringBuilder("UPDATE ").Append(target.QualifiedName).Append(" AS t SET ");
+            var sb = new StringBuilder("UPDATE ").Append(target.OnlyName).Append(" AS t SET ");
             AppendJoined(sb, written, i => $"{Sql.Ident(rel.Columns[i])} = v.p{i}::{Cast(target, rel, i)}");
             var names = written.Select(i => $"p{i}").Concat(rel.KeyColumns.Select(k => $"k{k}")).ToList();
             AppendUnnest(sb.Append(" FROM "), names);
@@ -47,7 +47,7 @@ internal sealed class SetSqlBuilder
     public string Delete(SourceRelation rel, TargetTable target) =>
         Cached(rel, ChangeKind.Delete, "", () =>
         {
-            var sb = new StringBuilder("DELETE FROM ").Append(target.QualifiedName).Append(" AS t USING ");
+            var sb = new StringBuilder("DELETE FROM ").Append(target.OnlyName).Append(" AS t USING ");
             AppendUnnest(sb, rel.KeyColumns.Select(k => $"k{k}").ToList());
             AppendKeyMatch(sb, rel, target);
             return sb.ToString();
@@ -56,7 +56,7 @@ internal sealed class SetSqlBuilder
     private static void AppendKeyMatch(StringBuilder sb, SourceRelation rel, TargetTable target)
     {
         sb.Append(" WHERE ");
-        AppendJoined(sb, rel.KeyColumns, k => $"t.{Sql.Ident(rel.Columns[k])} = v.k{k}::{Cast(target, rel, k)}", " AND ");
+        AppendJoined(sb, rel.KeyColumns, k => $"t.{Sql.Ident(rel.Columns[k])} {Column(target, rel, k).EqualityOperator ?? "="} v.k{k}::{Cast(target, rel, k)}", " AND ");
     }
 
     private static void AppendUnnest(StringBuilder sb, IReadOnlyList<string> names)
@@ -77,9 +77,11 @@ internal sealed class SetSqlBuilder
         }
     }
 
-    private static string Cast(TargetTable target, SourceRelation rel, int column) =>
+    private static string Cast(TargetTable target, SourceRelation rel, int column) => Column(target, rel, column).CastType;
+
+    private static TargetColumn Column(TargetTable target, SourceRelation rel, int column) =>
         target.Columns.TryGetValue(rel.Columns[column], out var c)
-            ? c.CastType
+            ? c
             : throw new NavetteException($"column {Sql.Ident(rel.Columns[column])} of {rel} exists on the origin but not on the target table {target.QualifiedName}; add it on the target (or run navette apply to see every difference)");
 
     private string Cached(SourceRelation rel, ChangeKind kind, string shape, Func<string> build)

@@ -27,6 +27,12 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
     private static readonly TimeSpan HealthyAfter = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan FinalFeedbackTimeout = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Serialises the applier's and the watcher's confirmations: ChangeStream.Confirm is monotonic in its own
+    /// counter but hands the value to the connection after the fact, so two racing calls could leave the older
+    /// position as the one reported.
+    /// </summary>
+    private readonly Lock _confirmLock = new();
     private long _appliedTransactions;
     private double _rowsPerSecond;
     /// <summary>Set once the current attempt has shown it works (applied a batch, or streamed idle a while).</summary>
@@ -230,7 +236,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             }
             if (_isolateUpTo != NpgsqlLogSequenceNumber.Invalid && batch[^1].EndLsn >= _isolateUpTo)
                 _isolateUpTo = NpgsqlLogSequenceNumber.Invalid;
-            stream.Confirm(batch[^1].EndLsn);
+            lock (_confirmLock) stream.Confirm(batch[^1].EndLsn);
             Interlocked.Add(ref _appliedTransactions, batch.Count);
         }
     }
@@ -289,7 +295,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
                 var caughtUp = stream.BetweenTransactions && Interlocked.Read(ref _appliedTransactions) == seen && stream.TransactionsSeen == seen;
                 if (!caughtUp) continue;
                 if (received > stream.ConfirmedLsn)
-                    stream.Confirm(received);
+                    lock (_confirmLock) stream.Confirm(received);
                 if (up.Elapsed >= HealthyAfter && !_healthy)
                 {
                     _healthy = true;

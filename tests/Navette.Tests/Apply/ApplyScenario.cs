@@ -1,4 +1,5 @@
 using System.Text;
+using Navette.Cli.Demo;
 using Navette.Tests.Infrastructure;
 using Npgsql;
 using Xunit;
@@ -17,11 +18,9 @@ internal sealed class ApplyScenario : IAsyncDisposable
 
     private ApplyScenario(ReplicationHarness h) => _h = h;
 
-    public ReplicationHarness Harness => _h;
+    public LocalCluster Origin => _h["origin"];
 
-    public Navette.Cli.Demo.LocalCluster Origin => _h["origin"];
-
-    public Navette.Cli.Demo.LocalCluster Replica => _h["replica"];
+    public LocalCluster Replica => _h["replica"];
 
     /// <summary>Starts both nodes and runs <paramref name="schemaSql"/> on each.</summary>
     public static async Task<ApplyScenario> StartAsync(ITestOutputHelper output, string schemaSql)
@@ -40,7 +39,7 @@ internal sealed class ApplyScenario : IAsyncDisposable
     }
 
     /// <summary>Changes a node's defaults (ALTER SYSTEM, then reload) for every new session.</summary>
-    public static async Task SetDefaultsAsync(Navette.Cli.Demo.LocalCluster node, params (string Name, string Value)[] settings)
+    public static async Task SetDefaultsAsync(LocalCluster node, params (string Name, string Value)[] settings)
     {
         foreach (var (name, value) in settings)
             await node.ExecuteAsync($"ALTER SYSTEM SET {name} = '{value.Replace("'", "''")}'");
@@ -95,7 +94,7 @@ internal sealed class ApplyScenario : IAsyncDisposable
     /// The rows' text form with every setting that shapes it pinned, so nodes configured differently still
     /// compare (the tests give them different defaults on purpose).
     /// </summary>
-    private static async Task<List<string>> RowsAsync(Navette.Cli.Demo.LocalCluster node, string table)
+    private static async Task<List<string>> RowsAsync(LocalCluster node, string table)
     {
         await using var conn = new NpgsqlConnection(node.ConnectionString);
         await conn.OpenAsync();

@@ -72,6 +72,41 @@ public sealed class TableShapeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Changes_to_an_inheritance_parent_leave_its_children_alone()
+    {
+        // Parent and child are published as separate tables; a key can exist in both.
+        await using var s = await ApplyScenario.StartAsync(output, """
+            CREATE TABLE animal (id integer PRIMARY KEY, name text);
+            CREATE TABLE dog (good boolean) INHERITS (animal);
+            ALTER TABLE dog ADD PRIMARY KEY (id);
+            CREATE TABLE tagged (id integer, tag text);
+            ALTER TABLE tagged REPLICA IDENTITY FULL;
+            CREATE TABLE tagged_child () INHERITS (tagged);
+            ALTER TABLE tagged_child REPLICA IDENTITY FULL;
+            """);
+        const string fill = """
+            INSERT INTO animal SELECT g, 'animal ' || g FROM generate_series(1, 10) g;
+            INSERT INTO dog SELECT g, 'dog ' || g, true FROM generate_series(1, 10) g;
+            INSERT INTO tagged SELECT g, 'same' FROM generate_series(1, 5) g;
+            INSERT INTO tagged_child SELECT g, 'same' FROM generate_series(1, 5) g;
+            """;
+        await s.Origin.ExecuteAsync(fill);
+        await s.StartReplicationAsync("public.animal", "public.dog", "public.tagged", "public.tagged_child");
+        await s.Origin.ExecuteAsync("""
+            UPDATE ONLY animal SET name = 'renamed' WHERE id <= 3;
+            UPDATE ONLY animal SET id = id + 100 WHERE id = 4;
+            DELETE FROM ONLY animal WHERE id = 5;
+            UPDATE ONLY tagged SET tag = 'parent only' WHERE id = 1;
+            DELETE FROM ONLY tagged WHERE id = 2;
+            UPDATE dog SET name = 'dog only' WHERE id = 6;
+            """);
+        await s.AssertReplicatedAsync(("ONLY animal", 9), ("dog", 10), ("ONLY tagged", 4), ("tagged_child", 5));
+        await s.Origin.ExecuteAsync("TRUNCATE ONLY animal; TRUNCATE ONLY tagged;");
+        await s.AssertReplicatedAsync(("dog", 10), ("tagged_child", 5));
+        Assert.Equal(0L, await s.Replica.ScalarAsync<long>("SELECT (SELECT count(*) FROM ONLY animal) + (SELECT count(*) FROM ONLY tagged)"));
+    }
+
+    [Fact]
     public async Task Stored_generated_columns_are_computed_by_the_replica()
     {
         await using var s = await ApplyScenario.StartAsync(output, "SELECT 1");

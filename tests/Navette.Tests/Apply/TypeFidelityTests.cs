@@ -10,7 +10,7 @@ namespace Navette.Tests.Apply;
 /// </summary>
 public sealed class TypeFidelityTests(ITestOutputHelper output)
 {
-    /// <summary>1 MB-ish values: large enough to be TOASTed out of line (one compressible, one not).</summary>
+    /// <summary>80 kB of incompressible bytes, stored out of line (TOAST).</summary>
     private const string LargeBytea = "(SELECT decode(string_agg(md5(g::text), ''), 'hex') FROM generate_series(1, 5000) g)";
 
     internal static readonly ColumnSpec[] Builtin =
@@ -28,7 +28,7 @@ public sealed class TypeFidelityTests(ITestOutputHelper output)
             ["'NaN'", "'Infinity'", "'-Infinity'", "'-0'", "'4.9e-324'", "'2.2250738585072009e-308'", "'1.7976931348623157e308'", "'0.1'", "'0.30000000000000004'", "'-1.2345678901234567e-100'"]),
         new("c_money", "money", ["'0'", "'-92233720368547758.08'", "'92233720368547758.07'", "'1234.56'"]),
         new("c_char", "char(5)", ["'a'", "'abcde'", "''", "' x  '"]),
-        new("c_qchar", "\"char\"", ["'a'", "'Z'"]),
+        new("c_qchar", "\"char\"", ["'a'", "'Z'", """'\200'"""]),
         new("c_name", "name", ["'some name'", "'Ünïcode'"]),
         new("c_varchar", "varchar(20)", ["'short'", "''", """'"quoted", comma'"""]),
         new("c_text", "text",
@@ -133,7 +133,7 @@ public sealed class TypeFidelityTests(ITestOutputHelper output)
         var user = UserTypes();
         var values = new TypeMatrix("user_types", "id", user);
         var full = new TypeMatrix("user_full", "id", user);
-        string[] keyColumns = ["u_mood", "u_mood_arr", "u_posint", "u_email", "u_pair", "u_floatrange", "u_shouty"];
+        string[] keyColumns = ["u_mood", "u_mood_arr", "u_posint", "u_email", "u_pair", "u_floatrange", "u_shouty", "u_citext", "u_hstore", "u_ltree"];
         var keySpecs = keyColumns.Select(n => user.Single(c => c.Name == n)).Append(new ColumnSpec("payload", "text", ["'p0'", "'p1'"])).ToArray();
         var keys = new TypeMatrix("user_keys", "k_seq", keySpecs, keysOnly: true);
         await RunAsync(values, full, keys, keyColumns, schemaPrefix: """"
@@ -147,6 +147,11 @@ public sealed class TypeFidelityTests(ITestOutputHelper output)
             CREATE TYPE pair AS (a integer, b text, c double precision, d mood, e integer[]);
             CREATE TYPE nested AS (p pair, tags text[], at timestamptz);
             CREATE TYPE floatrange AS RANGE (subtype = double precision);
+            -- Extension types (and their operators) in a schema outside search_path.
+            CREATE SCHEMA ext;
+            CREATE EXTENSION citext SCHEMA ext;
+            CREATE EXTENSION hstore SCHEMA ext;
+            CREATE EXTENSION ltree SCHEMA ext;
 
             """");
     }
@@ -167,6 +172,9 @@ public sealed class TypeFidelityTests(ITestOutputHelper output)
         new("u_nested", "nested", ["""ROW(ROW(2, ')(', 'Infinity', 'sad', '{3}')::pair, ARRAY['a"b', NULL], 'infinity')::nested""", "'(,,)'"]),
         new("u_floatrange", "floatrange", ["'[1.5,2.5)'", "'empty'", "'(-Infinity,Infinity)'"]),
         new("u_floatmr", "floatmultirange", ["'{[1,2), [3,4]}'", "'{}'"]),
+        new("u_citext", "ext.citext", ["'MiXeD Case'", "'mixed case'", "'Straße'"]),
+        new("u_hstore", "ext.hstore", ["""'"a"=>"1", "b"=>NULL, "with space"=>"x,y"'""", "''"]),
+        new("u_ltree", "ext.ltree", ["'Top.Science.Astronomy'", "''", "'a'"]),
     ];
 
     /// <summary>
@@ -209,7 +217,7 @@ public sealed class TypeFidelityTests(ITestOutputHelper output)
         await s.AssertReplicatedAsync((values.Table, 2 * (v + 1)), (full.Table, 4 * (v + 1)), (keys.Table, 2 * vk));
 
         // Updates of copied and streamed rows: every row moves to the next combination; NULL rows get values
-        // and a row with values becomes all NULL. Then a one-column update leaves TOASTed values unchanged.
+        // and a row with values becomes all NULL.
         var ids = Enumerable.Range(0, v + 1).Concat(Enumerable.Range(1000, v + 1)).ToList();
         var sql = new System.Text.StringBuilder();
         foreach (var id in ids)
@@ -220,6 +228,7 @@ public sealed class TypeFidelityTests(ITestOutputHelper output)
             sql.Append($"UPDATE {full.Table} SET {full.SetList(next is { } n ? n + 1 : null)} WHERE ctid = (SELECT ctid FROM {full.Table} WHERE id = {id} LIMIT 1);\n");
         }
         await s.Origin.ExecuteAsync(sql.ToString());
+        // Key changes that leave every other column, TOASTed ones included, unchanged.
         await s.Origin.ExecuteAsync($"""
             UPDATE {values.Table} SET id = id + 5000 WHERE id % 4 = 2;
             UPDATE {full.Table} SET id = -id WHERE id % 4 = 1;

@@ -11,7 +11,8 @@ internal static class TableCompare
     {
         await using var conn = new NpgsqlConnection(node.ConnectionString);
         await conn.OpenAsync();
-        await using var cmd = new NpgsqlCommand($"SET TIME ZONE 'UTC'; SET extra_float_digits = 3; SELECT x::text FROM {table} x ORDER BY 1", conn);
+        await using var cmd = new NpgsqlCommand($"SET TIME ZONE 'UTC'; SET extra_float_digits = 3; SET datestyle = ISO; SET intervalstyle = postgres; SET bytea_output = hex; " +
+            $"SELECT navette_compared_row::text FROM {table} AS navette_compared_row ORDER BY 1", conn);
         var rows = new List<string>();
         await using var r = await cmd.ExecuteReaderAsync();
         while (await r.ReadAsync()) rows.Add(r.GetString(0));

@@ -48,10 +48,12 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         for (var i = 0; i < copyKills * 3 && killedCopying < copyKills; i++)
         {
             await using var daemon = NavetteProcess.StartDaemon(output, h.ConfigPath, $"daemon#{i + 1}");
-            await Eventually.TrueAsync(async () => await NodeQueries.StateAsync(h["replica"], Sub) == "copying" || daemon.HasExited,
-                TimeSpan.FromSeconds(60), "the copy to start", pollMs: 20);
+            var state = await Eventually.ValueAsync(() => NodeQueries.StateAsync(h["replica"], Sub),
+                s => s is "copying" or "streaming" || daemon.HasExited, TimeSpan.FromSeconds(60), "the copy to start", pollMs: 20);
             Assert.False(daemon.HasExited, "the daemon exited by itself:\n" + daemon.RecentOutput());
-            await Task.Delay(random.Next(50, 700));
+            if (state == "streaming")
+                break; // the copy got through before a kill landed in it
+            await Task.Delay(random.Next(0, 400));
             daemon.Kill();
             await daemon.WaitForExitAsync(TimeSpan.FromSeconds(10));
             if (await NodeQueries.StateAsync(h["replica"], Sub) == "copying") killedCopying++;
