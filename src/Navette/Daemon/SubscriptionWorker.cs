@@ -217,14 +217,14 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
                     // A batch is applied to the end even when shutdown is requested: it commits whole or not at all.
                     rows = await writer.ApplyAsync(batch, _rowsPerSecond, CancellationToken.None);
                 }
-                catch (Exception e) when (e is NavetteException or PostgresException)
+                catch (Exception e) when (e is NavetteException || e is PostgresException pg && !IsConnectionLevel(pg))
                 {
                     // The target refused something. The next attempts go one transaction at a time up to here, so
                     // the transactions before the culprit are not held back with it.
                     if (batch[^1].EndLsn > _isolateUpTo)
                         _isolateUpTo = batch[^1].EndLsn;
-                    if (e is PostgresException pg && !IsConnectionLevel(pg))
-                        throw new NavetteException(DescribeRefusal(pg, batch), pg);
+                    if (e is PostgresException refused)
+                        throw new NavetteException(DescribeRefusal(refused, batch), refused);
                     throw;
                 }
                 var secs = Math.Max((clock.Elapsed - t0).TotalSeconds, 1e-3);

@@ -57,14 +57,17 @@ internal static class NodeQueries
 
     internal sealed record SlotRow(bool Active, long UnconfirmedBytes, long RetainedBytes, string ConfirmedFlush, string RestartLsn);
 
-    /// <summary>The subscription's slot on its origin, measured against the current WAL position.</summary>
+    /// <summary>
+    /// The subscription's slot on its origin, measured against the current WAL position (-1 and "" while a slot
+    /// being created has no position yet).
+    /// </summary>
     public static async Task<SlotRow?> SlotAsync(LocalCluster origin, string subscription)
     {
         await using var conn = new NpgsqlConnection(origin.ConnectionString);
         await conn.OpenAsync();
         await using var cmd = new NpgsqlCommand("""
-            SELECT active, (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, (pg_current_wal_lsn() - restart_lsn)::bigint,
-                   confirmed_flush_lsn::text, restart_lsn::text
+            SELECT active, coalesce((pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, -1), coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, -1),
+                   coalesce(confirmed_flush_lsn::text, ''), coalesce(restart_lsn::text, '')
               FROM pg_replication_slots WHERE slot_name = $1
             """, conn);
         cmd.Parameters.AddWithValue("navette_" + subscription);

@@ -90,6 +90,23 @@ internal sealed class NavetteProcess : IAsyncDisposable
     /// <summary>The last lines printed (stdout and stderr interleaved).</summary>
     public string RecentOutput(int lines = 60) => string.Join('\n', _lines.TakeLast(lines));
 
+    /// <summary>True once a line containing <paramref name="text"/> was printed.</summary>
+    public bool Printed(string text) => _lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+
+    /// <summary>Waits until the process prints a line containing <paramref name="text"/> (false if it exits first).</summary>
+    public async Task<bool> WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!Printed(text))
+        {
+            if (HasExited) return Printed(text);
+            if (clock.Elapsed > timeout)
+                throw new TimeoutException($"{Label} (pid {Id}) did not print \"{text}\" within {timeout.TotalSeconds} s; last output:\n{RecentOutput()}");
+            await Task.Delay(10);
+        }
+        return true;
+    }
+
     /// <summary>SIGKILL: the process gets no chance to clean anything up.</summary>
     public void Kill()
     {

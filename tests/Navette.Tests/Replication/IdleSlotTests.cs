@@ -58,7 +58,7 @@ public sealed class IdleSlotTests(ITestOutputHelper output)
                     output.WriteLine($"slot: unconfirmed {s.UnconfirmedBytes / 1048576.0:F1} MB, retained {s.RetainedBytes / 1048576.0:F1} MB (confirmed {s.ConfirmedFlush}, restart {s.RestartLsn})");
                     return s;
                 },
-                s => s.RetainedBytes < RetainedBound && (ulong)NpgsqlTypes.NpgsqlLogSequenceNumber.Parse(s.ConfirmedFlush) >= end,
+                s => s.RetainedBytes is >= 0 and < RetainedBound && (ulong)NpgsqlTypes.NpgsqlLogSequenceNumber.Parse(s.ConfirmedFlush) >= end,
                 TimeSpan.FromSeconds(60), "the slot to release the busy database's WAL", pollMs: 1000);
             Assert.True(slot.Active);
         }
