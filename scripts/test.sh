@@ -9,8 +9,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 dotnet test Navette.slnx -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-summary=$(grep -E "^(Passed|Failed)!" "$log" | tail -1)
-if [[ $summary =~ Failed:[[:space:]]+([0-9]+),[[:space:]]+Passed:[[:space:]]+([0-9]+),[[:space:]]+Skipped:[[:space:]]+([0-9]+) ]]; then
-  echo "${BASH_REMATCH[2]} passed, ${BASH_REMATCH[1]} failed, ${BASH_REMATCH[3]} skipped"
+# The runner ends with "Total tests: N" then "Passed: N", "Failed: N", "Skipped: N" lines (absent when zero).
+count() { grep -E "^[[:space:]]+$1:[[:space:]]+[0-9]+" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0; }
+if grep -qE "^Total tests:" "$log"; then
+  echo "$(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped"
 fi
 exit "$status"

@@ -70,6 +70,11 @@ internal static class NavetteCommand
             Console.Error.WriteLine("error: " + e.Message);
             return ExitFailure;
         }
+        catch (Npgsql.NpgsqlException e)
+        {
+            Console.Error.WriteLine("error: " + Daemon.SubscriptionWorker.Describe(e));
+            return ExitFailure;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("interrupted");
@@ -139,7 +144,8 @@ internal static class NavetteCommand
                 return ExitOk;
             }
             foreach (var p in pending)
-                Console.Error.WriteLine($"timeout: subscription {p.Subscription} has not yet applied on {p.Node} what {string.Join(", ", p.WaitingForFencesFrom)} committed when wait started (see navette status)");
+                Console.Error.WriteLine($"timeout: subscription {p.Subscription} has not yet applied on {p.Node} what {string.Join(", ", p.WaitingForFencesFrom)} committed when wait started (see navette status)"
+                                        + (p.LastError is null ? "" : $"; last error: {p.LastError}"));
             return ExitTimeout;
         }));
         return cmd;

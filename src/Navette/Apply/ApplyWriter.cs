@@ -68,6 +68,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
             ApplicationName = Sql.ApplicationName(subscription) + "_apply",
             Options = ChangeStream.SessionOptions,
             Pooling = false,
+            IncludeErrorDetail = true,
             CommandTimeout = 120,
             MaxAutoPrepare = 64,
             AutoPrepareMinUsages = 2,
@@ -93,7 +94,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
                 await ApplyChangesAsync(txs, [(null, compacted)], sourceChanges, rowsPerSecond, ct);
                 return sourceChanges;
             }
-            catch (ApplyException e)
+            catch (Exception e) when (e is ApplyException or PostgresException)
             {
                 // Possibly a unique constraint seeing rows in another order than the origin did: the source
                 // order is always valid, and reports the exact transaction if the error is real.

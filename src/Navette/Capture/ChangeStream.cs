@@ -21,6 +21,7 @@ internal sealed class ChangeStream : IAsyncDisposable
     private readonly ILogger _log;
     private readonly Dictionary<uint, SourceRelation> _relations = new();
     private long _confirmed;
+    private readonly Lock _confirmLock = new();
     private volatile bool _inTransaction;
     private long _transactionsSeen;
 
@@ -70,15 +71,13 @@ internal sealed class ChangeStream : IAsyncDisposable
     /// <summary>Reports to the origin that everything up to <paramref name="lsn"/> is safe on the target (never moves back).</summary>
     public void Confirm(NpgsqlLogSequenceNumber lsn)
     {
-        var v = (long)(ulong)lsn;
-        long cur;
-        while ((cur = Interlocked.Read(ref _confirmed)) < v)
+        // Under one lock, so two callers (the applier and the idle timer) cannot report an older position last.
+        lock (_confirmLock)
         {
-            if (Interlocked.CompareExchange(ref _confirmed, v, cur) == cur)
-            {
-                _conn.SetReplicationStatus(lsn);
-                return;
-            }
+            var v = (long)(ulong)lsn;
+            if (Interlocked.Read(ref _confirmed) >= v) return;
+            Interlocked.Exchange(ref _confirmed, v);
+            _conn.SetReplicationStatus(lsn);
         }
     }
 

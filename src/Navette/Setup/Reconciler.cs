@@ -419,6 +419,15 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             await ExecAsync(conn, $"SELECT pg_replication_origin_drop({Sql.Literal(origin)})", ct);
             _actions.Add($"node {node}: replication origin {origin} dropped");
         }
+        // Initial copies write under per-connection origins named navette-copy:<subscription>:<n>; one left by
+        // a copy that was interrupted and whose subscription was then removed would otherwise stay forever.
+        foreach (var origin in await NodeInspector.StringsAsync(conn, "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'navette-copy:%'", ct))
+        {
+            var parts = origin.Split(':');
+            if (parts.Length == 3 && incoming.Contains(parts[1])) continue;
+            await ExecAsync(conn, $"SELECT pg_replication_origin_drop({Sql.Literal(origin)})", ct);
+            _actions.Add($"node {node}: replication origin {origin} dropped (left by an interrupted copy)");
+        }
     }
 
     private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct)

@@ -24,6 +24,7 @@ internal sealed class InitialCopy(
     {
         public long Rows;
         public long Bytes;
+        public int ChunksLeft;
         public readonly Stopwatch Clock = Stopwatch.StartNew();
     }
 
@@ -57,14 +58,17 @@ internal sealed class InitialCopy(
         var created = await repl.CreatePgOutputReplicationSlot(slot, temporarySlot: false, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: ct);
         var snapshot = created.SnapshotName ?? throw new InvalidOperationException("the origin did not export a snapshot for the new slot");
         var consistent = created.ConsistentPoint;
-        log.LogInformation("subscription {Subscription}: slot {Slot} created at {Lsn}; copying {Count} tables ({Size:F1} MB) with {Workers} connections under snapshot {Snapshot}",
-            subscription, slot, consistent, tables.Count, tables.Sum(t => t.SizeBytes) / 1048576.0, Math.Min(workers, Math.Max(1, tables.Count)), snapshot);
+        var chunks = tables.SelectMany(CopyChunk.Plan).ToList();
+        log.LogInformation("subscription {Subscription}: slot {Slot} created at {Lsn}; copying {Count} tables ({Size:F1} MB, {Chunks} parts) with {Workers} connections under snapshot {Snapshot}",
+            subscription, slot, consistent, tables.Count, tables.Sum(t => t.SizeBytes) / 1048576.0, chunks.Count, Math.Min(workers, Math.Max(1, chunks.Count)), snapshot);
 
-        var queue = new ConcurrentQueue<CopyTable>(tables);
+        foreach (var group in chunks.GroupBy(c => c.Table))
+            _progress[group.Key] = new TableProgress { ChunksLeft = group.Count() };
+        var queue = new ConcurrentQueue<CopyChunk>(chunks);
         var imported = new List<TaskCompletionSource>();
         var tasks = new List<Task>();
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        for (var i = 0; i < Math.Min(workers, Math.Max(1, tables.Count)); i++)
+        for (var i = 0; i < Math.Min(workers, Math.Max(1, chunks.Count)); i++)
         {
             var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var copiesFences = i == 0;
@@ -118,7 +122,7 @@ internal sealed class InitialCopy(
         }
     }
 
-    private async Task CopyWorkerAsync(int index, string snapshot, ConcurrentQueue<CopyTable> queue, TaskCompletionSource imported, bool copyFences, CancellationToken ct)
+    private async Task CopyWorkerAsync(int index, string snapshot, ConcurrentQueue<CopyChunk> queue, TaskCompletionSource imported, bool copyFences, CancellationToken ct)
     {
         await using var source = new NpgsqlConnection(CopyConnectionString(sourceConnectionString, "copy"));
         await source.OpenAsync(ct);
@@ -139,8 +143,8 @@ internal sealed class InitialCopy(
         var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
         try
         {
-            while (queue.TryDequeue(out var table))
-                await CopyOneAsync(table, source, target, buffer, ct);
+            while (queue.TryDequeue(out var chunk))
+                await CopyOneAsync(chunk, source, target, buffer, ct);
         }
         finally
         {
@@ -201,14 +205,15 @@ internal sealed class InitialCopy(
         }
     }
 
-    private async Task CopyOneAsync(CopyTable table, NpgsqlConnection source, NpgsqlConnection target, byte[] buffer, CancellationToken ct)
+    private async Task CopyOneAsync(CopyChunk chunk, NpgsqlConnection source, NpgsqlConnection target, byte[] buffer, CancellationToken ct)
     {
-        var progress = _progress.GetOrAdd(table, _ => new TableProgress());
+        var table = chunk.Table;
+        var progress = _progress[table];
         var format = table.Binary ? "binary" : "text";
         var counter = new CopyRowCounter(table.Binary);
-        var from = table.Partitioned ? $"(SELECT {table.ColumnList} FROM {table.QualifiedName})" : $"{table.QualifiedName} ({table.ColumnList})";
+        long counted = 0;
         await using var tx = await target.BeginTransactionAsync(ct);
-        var copyOut = $"COPY {from} TO STDOUT (FORMAT {format})";
+        var copyOut = $"COPY {chunk.CopySource} TO STDOUT (FORMAT {format})";
         var copyIn = $"COPY {table.QualifiedName} ({table.ColumnList}) FROM STDIN (FORMAT {format})";
         if (table.Binary)
         {
@@ -220,7 +225,8 @@ internal sealed class InitialCopy(
                 counter.Feed(buffer.AsSpan(0, n));
                 await writer.WriteAsync(buffer.AsMemory(0, n), ct);
                 Interlocked.Add(ref progress.Bytes, n);
-                Interlocked.Exchange(ref progress.Rows, counter.Rows);
+                Interlocked.Add(ref progress.Rows, counter.Rows - counted);
+                counted = counter.Rows;
             }
         }
         else
@@ -245,6 +251,7 @@ internal sealed class InitialCopy(
             }
         }
         await tx.CommitAsync(ct);
+        if (Interlocked.Decrement(ref progress.ChunksLeft) > 0) return;
         progress.Clock.Stop();
         var secs = Math.Max(progress.Clock.Elapsed.TotalSeconds, 0.001);
         log.LogInformation("subscription {Subscription}: copied {Table}: {Rows} rows, {MB:F1} MB in {Seconds:F1} s ({Rate:F1} MB/s, {Format})",

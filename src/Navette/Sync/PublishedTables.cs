@@ -15,7 +15,8 @@ internal static class PublishedTables
                    coalesce(pg_total_relation_size(c.oid), 0)
                      + coalesce((SELECT sum(pg_total_relation_size(i.relid)) FROM pg_partition_tree(c.oid) i WHERE i.relid <> c.oid), 0),
                    array_agg(a.attname ORDER BY a.attnum),
-                   bool_and(a.atttypid < {FirstNormalObjectId} AND coalesce(t.typelem, 0) < {FirstNormalObjectId})
+                   bool_and(a.atttypid < {FirstNormalObjectId} AND coalesce(t.typelem, 0) < {FirstNormalObjectId}),
+                   pg_relation_size(c.oid, 'main') / current_setting('block_size')::bigint
               FROM (SELECT DISTINCT schemaname, tablename FROM pg_publication_tables WHERE pubname = ANY($1)) p
               JOIN pg_namespace n ON n.nspname = p.schemaname
               JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
@@ -29,7 +30,7 @@ internal static class PublishedTables
         var result = new List<CopyTable>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
-            result.Add(new CopyTable(r.GetString(0), r.GetString(1), r.GetFieldValue<string[]>(4), r.GetBoolean(5), r.GetBoolean(2), Convert.ToInt64(r.GetValue(3))));
+            result.Add(new CopyTable(r.GetString(0), r.GetString(1), r.GetFieldValue<string[]>(4), r.GetBoolean(5), r.GetBoolean(2), Convert.ToInt64(r.GetValue(3)), r.GetInt64(6)));
         return result;
     }
 }
