@@ -14,8 +14,8 @@ CLIENTS=${CLIENTS:-4}
 
 bash scripts/install-postgres.sh >/dev/null
 BIN=${NAVETTE_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-dotnet build src/Navette.Cli -c Release -v quiet -nologo >/dev/null
-NAVETTE=(dotnet "$PWD/src/Navette.Cli/bin/Release/net10.0/navette.dll")
+bash scripts/build.sh
+NAVETTE=(dotnet "$PWD/artifacts/navette/navette.dll")
 
 ROOT=$(mktemp -d /tmp/navette-bench-XXXXXX)
 chmod 755 "$ROOT"

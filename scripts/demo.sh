@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-postgres.sh >/dev/null
-dotnet build src/Navette.Cli -c Release -v quiet -nologo >/dev/null
-exec dotnet src/Navette.Cli/bin/Release/net10.0/navette.dll demo "$@"
+bash scripts/build.sh
+exec dotnet artifacts/navette/navette.dll demo "$@"

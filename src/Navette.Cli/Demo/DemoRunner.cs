@@ -195,7 +195,7 @@ internal sealed class DemoRunner(int seconds, bool keep, string? dir, bool verbo
 
     private void Explore(string configPath, Dictionary<string, LocalCluster> clusters)
     {
-        var navette = "dotnet run --project src/Navette.Cli --";
+        var navette = File.Exists(Path.Combine("artifacts", "navette", "navette.dll")) ? "dotnet artifacts/navette/navette.dll" : "dotnet run --project src/Navette.Cli --";
         if (keep)
         {
             @out.WriteLine();
