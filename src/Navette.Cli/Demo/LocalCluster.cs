@@ -54,8 +54,8 @@ internal sealed class LocalCluster : IAsyncDisposable
     /// <summary>libpq connection string, e.g. <c>host=127.0.0.1 port=5433 dbname=postgres user=postgres</c>.</summary>
     public string ConnInfo => $"host=127.0.0.1 port={Port.ToString(CultureInfo.InvariantCulture)} dbname={LibpqQuote(Database)} user=postgres";
 
-    /// <summary>Npgsql connection string for <see cref="Database"/>.</summary>
-    public string ConnectionString => BuildConnectionString(Database, pooling: true);
+    /// <summary>Npgsql connection string for <see cref="Database"/>, unpooled: ports are reused by later clusters, and a pooled connection to an earlier one would be stale.</summary>
+    public string ConnectionString => BuildConnectionString(Database, pooling: false);
 
     /// <summary>A pooled data source for <see cref="ConnectionString"/>, created on first use.</summary>
     public NpgsqlDataSource DataSource
@@ -73,7 +73,7 @@ internal sealed class LocalCluster : IAsyncDisposable
         $"host=127.0.0.1 port={Port.ToString(CultureInfo.InvariantCulture)} dbname={LibpqQuote(database)} user=postgres";
 
     /// <summary>The Npgsql connection string for another database of this cluster.</summary>
-    public string ConnectionStringFor(string database) => BuildConnectionString(database, pooling: true);
+    public string ConnectionStringFor(string database) => BuildConnectionString(database, pooling: false);
 
     /// <summary>True once <see cref="DisposeAsync"/> has been called.</summary>
     public bool IsDisposed => _disposed;

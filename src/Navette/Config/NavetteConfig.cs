@@ -16,8 +16,13 @@ internal sealed record NodeConfig(string Name, string ConnInfo, int Line)
     /// <summary>The conninfo with any password replaced by <c>********</c>; safe for logs and error messages.</summary>
     public string RedactedConnInfo => global::Navette.Config.ConnInfo.Redact(ConnInfo);
 
-    /// <summary>The conninfo converted to an Npgsql connection string (contains the password: never log it).</summary>
-    public string ToNpgsqlConnectionString() => global::Navette.Config.ConnInfo.ToNpgsql(ConnInfo);
+    /// <summary>
+    /// The conninfo converted to an Npgsql connection string (contains the password: never log it). Without
+    /// pooling: navette's connections are long-lived (streams, apply sessions) or one-shot (apply, status, wait),
+    /// and a pooled connection that outlived a restart of its node would fail the next command that takes it.
+    /// </summary>
+    public string ToNpgsqlConnectionString() =>
+        new Npgsql.NpgsqlConnectionStringBuilder(global::Navette.Config.ConnInfo.ToNpgsql(ConnInfo)) { Pooling = false }.ConnectionString;
 
     /// <summary>Never prints the password (records print every property by default).</summary>
     public override string ToString() =>
