@@ -53,6 +53,16 @@ internal static class CatalogMigrations
                    s.txns_applied, s.rows_applied, s.rows_per_second, s.updated_at
               FROM navette.subscription s;
             """),
+        new(2, "indexes deferred during an initial copy", """
+            CREATE TABLE navette.copy_deferred_index (
+                subscription text NOT NULL,
+                table_name   text NOT NULL,
+                name         text NOT NULL,
+                definition   text NOT NULL,
+                PRIMARY KEY (subscription, table_name, name)
+            );
+            COMMENT ON TABLE navette.copy_deferred_index IS 'Indexes and constraints dropped for the initial copy of a subscription and not yet rebuilt: an interrupted copy rebuilds them from here.';
+            """),
     ];
 
     internal static int LatestVersion => Steps[^1].Version;

@@ -38,8 +38,15 @@ internal sealed class FenceWaiter(NavetteConfig config)
                 {
                     await using var conn = new NpgsqlConnection(cs);
                     await conn.OpenAsync(ct);
-                    await using var cmd = new NpgsqlCommand("SELECT node FROM navette.fence WHERE id = ANY($1)", conn);
+                    // A fence written before the copy's snapshot arrives with the copy, before the copy is over: it
+                    // counts only once the subscription streams.
+                    await using var cmd = new NpgsqlCommand("""
+                        SELECT node FROM navette.fence
+                         WHERE id = ANY($1)
+                           AND NOT EXISTS (SELECT 1 FROM navette.subscription WHERE name = $2 AND state IN ('initializing', 'copying'))
+                        """, conn);
                     cmd.Parameters.AddWithValue(left.Select(n => fences[n]).ToArray());
+                    cmd.Parameters.AddWithValue(sub.Name);
                     await using var r = await cmd.ExecuteReaderAsync(ct);
                     while (await r.ReadAsync(ct)) left.Remove(r.GetString(0));
                     errors.Remove(sub.Name);

@@ -409,8 +409,14 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
         foreach (var name in await NodeInspector.StringsAsync(conn, "SELECT name FROM navette.subscription", ct))
         {
             if (incoming.Contains(name)) continue;
-            await ExecAsync(conn, $"DELETE FROM navette.subscription WHERE name = {Sql.Literal(name)}; DELETE FROM navette.copy_progress WHERE subscription = {Sql.Literal(name)}", ct);
-            _actions.Add($"node {node}: subscription {name} unregistered");
+            // An interrupted initial copy may have left the target's indexes dropped: they go back first.
+            var deferred = await NodeInspector.StringsAsync(conn,
+                $"SELECT definition FROM navette.copy_deferred_index WHERE subscription = {Sql.Literal(name)} ORDER BY definition NOT LIKE 'ALTER TABLE%', name", ct);
+            foreach (var definition in deferred)
+                await ExecAsync(conn, definition, ct);
+            await ExecAsync(conn, $"DELETE FROM navette.subscription WHERE name = {Sql.Literal(name)}; DELETE FROM navette.copy_progress WHERE subscription = {Sql.Literal(name)}; " +
+                                  $"DELETE FROM navette.copy_deferred_index WHERE subscription = {Sql.Literal(name)}", ct);
+            _actions.Add($"node {node}: subscription {name} unregistered" + (deferred.Count > 0 ? $" ({deferred.Count} index(es) its interrupted copy had deferred rebuilt)" : ""));
         }
         var origins = incoming.Select(Sql.OriginName).ToHashSet();
         foreach (var origin in await NodeInspector.StringsAsync(conn, "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'navette\\_%'", ct))

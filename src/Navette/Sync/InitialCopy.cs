@@ -42,12 +42,14 @@ internal sealed class InitialCopy(
         await source.OpenAsync(ct);
         var tables = await PublishedTables.ReadAsync(source, publications, ct);
 
+        var indexes = new DeferredIndexes(subscription, CopyConnectionString(targetConnectionString, "index"), log);
         await using (var target = new NpgsqlConnection(CopyConnectionString(targetConnectionString, "copy")))
         {
             await target.OpenAsync(ct);
             await PrepareTargetAsync(target, tables, resuming, ct);
+            await started(ct);
+            await indexes.DeferAsync(target, tables, ct);
         }
-        await started(ct);
 
         var slot = Sql.SlotName(subscription);
         await DropSlotIfInactiveAsync(source, slot, ct);
@@ -97,6 +99,7 @@ internal sealed class InitialCopy(
             throw;
         }
         await ThrowFirstCauseAsync(tasks, ct);
+        await indexes.RebuildAsync(workers, ct);
 
         var totalRows = _progress.Values.Sum(p => p.Rows);
         var totalBytes = _progress.Values.Sum(p => p.Bytes);

@@ -29,9 +29,9 @@ public sealed class IdempotencyTests(ITestOutputHelper output)
         var first = await h.ApplyAsync();
         Assert.Equal(
         [
-            "node a: navette catalog installed/upgraded to version 1",
-            "node b: navette catalog installed/upgraded to version 1",
-            "node c: navette catalog installed/upgraded to version 1",
+            $"node a: navette catalog installed/upgraded to version {Navette.Catalog.CatalogMigrations.LatestVersion}",
+            $"node b: navette catalog installed/upgraded to version {Navette.Catalog.CatalogMigrations.LatestVersion}",
+            $"node c: navette catalog installed/upgraded to version {Navette.Catalog.CatalogMigrations.LatestVersion}",
             "node a: publication navette_shop created with 1 table(s)",
             "node a: publication navette_history created with 1 table(s)",
             "node b: replication origin navette_a_to_b created",
