@@ -4,7 +4,7 @@
 #   2. catch-up of one pgbench (TPC-B) backlog, with every consumer stopped while it is written:
 #      navette vs PostgreSQL's built-in logical replication (subscription disabled, then enabled),
 #      and the decoding limit (pg_recvlogical reading pgoutput from an identical slot into /dev/null).
-# Usage: bash bench/run.sh            (SCALE=50 TXNS=20000 CLIENTS=4 by default; KEEP_LOGS=DIR keeps server and daemon logs)
+# Usage: bash bench/run.sh            (SCALE=50 TXNS=20000 CLIENTS=4 COPY_WORKERS=4 by default; KEEP_LOGS=DIR keeps server and daemon logs)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -71,7 +71,7 @@ nodes:
 sets:
   pgbench: { tables: [public.pgbench_*] }
 subscriptions:
-  bench: { from: origin, to: replica, sets: [pgbench], copy_workers: 4 }
+  bench: { from: origin, to: replica, sets: [pgbench], copy_workers: ${COPY_WORKERS:-4} }
 YAML
 "${NAVETTE[@]}" apply -c "$ROOT/navette.yaml" >/dev/null
 t0=$(now)
@@ -139,7 +139,7 @@ rate() { python3 -c "print(f'{$TXNS / $1:,.0f}')"; }
 echo
 echo "== results (scale $SCALE, $TXNS transactions)"
 printf '   %-44s %8s s\n' "initial copy, pg_dump | psql" "$DUMP_S"
-printf '   %-44s %8s s  (%sx pg_dump | psql)\n' "initial copy, navette (4 connections)" "$NAV_COPY_S" "$(python3 -c "print(f'{$DUMP_S / $NAV_COPY_S:.2f}')")"
+printf '   %-44s %8s s  (%sx pg_dump | psql)\n' "initial copy, navette (${COPY_WORKERS:-4} connections)" "$NAV_COPY_S" "$(python3 -c "print(f'{$DUMP_S / $NAV_COPY_S:.2f}')")"
 printf '   %-44s %8s s\n' "initial copy, built-in subscription" "$BUILTIN_COPY_S"
 printf '   %-44s %8s s  %8s tx/s\n' "catch-up, decoding limit (pg_recvlogical)" "$LIMIT_S" "$(rate "$LIMIT_S")"
 printf '   %-44s %8s s  %8s tx/s\n' "catch-up, navette (process start to caught up)" "$NAV_S" "$(rate "$NAV_S")"

@@ -25,7 +25,9 @@ internal sealed class InitialCopy(
         public long Rows;
         public long Bytes;
         public int ChunksLeft;
-        public readonly Stopwatch Clock = Stopwatch.StartNew();
+        /// <summary>Runs from the moment the table's first part starts copying, not while it waits in the queue.</summary>
+        public readonly Stopwatch Clock = new();
+        public int Started;
     }
 
     /// <summary>
@@ -212,6 +214,7 @@ internal sealed class InitialCopy(
     {
         var table = chunk.Table;
         var progress = _progress[table];
+        if (Interlocked.Exchange(ref progress.Started, 1) == 0) progress.Clock.Start();
         var format = table.Binary ? "binary" : "text";
         var counter = new CopyRowCounter(table.Binary);
         long counted = 0;
