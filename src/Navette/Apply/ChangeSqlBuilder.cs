@@ -31,6 +31,7 @@ internal sealed class ChangeSqlBuilder
                 sb.Append(i == 0 ? "" : ", ").Append('$').Append(p++).Append("::").Append(TypeOf(target, rel, i));
             sb.Append(')');
         }
+        if (target.IsFence) sb.Append(" ON CONFLICT DO NOTHING");
         return _cache[(rel, ChangeKind.Insert, shape)] = sb.ToString();
     }
 

@@ -21,6 +21,7 @@ internal sealed class SetSqlBuilder
             sb.Append(target.HasIdentityAlways ? ") OVERRIDING SYSTEM VALUE SELECT " : ") SELECT ");
             AppendJoined(sb, Enumerable.Range(0, rel.Columns.Length), i => $"v.p{i}::{Cast(target, rel, i)}");
             AppendUnnest(sb.Append(" FROM "), Enumerable.Range(0, rel.Columns.Length).Select(i => $"p{i}").ToList());
+            if (target.IsFence) sb.Append(" ON CONFLICT DO NOTHING");
             return sb.ToString();
         });
 

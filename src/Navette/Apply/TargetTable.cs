@@ -27,6 +27,12 @@ internal sealed class TargetTable
     /// <summary>GENERATED ALWAYS identity columns: inserts must say OVERRIDING SYSTEM VALUE, updates cannot set them.</summary>
     public bool HasIdentityAlways => Columns.Values.Any(c => c.IdentityAlways);
 
+    /// <summary>
+    /// navette.fence: a fence can reach a node by two paths (a diamond of subscriptions with forward), and its
+    /// second arrival must not stop the subscription.
+    /// </summary>
+    public bool IsFence => Schema == "navette" && Name == "fence";
+
     /// <summary>The target relation for UPDATE and DELETE: ONLY, so an inheritance parent's children are not touched.</summary>
     public string OnlyName => IsPartitioned ? QualifiedName : "ONLY " + QualifiedName;
 

@@ -121,6 +121,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             _healthy = true;
             _failing = false;
         }
+        // A copy interrupted after dropping the target's indexes, then initial_copy turned off: they still come back.
+        await new DeferredIndexes(plan.Name, plan.TargetConnectionString, log).RebuildAsync(plan.CopyWorkers, ct);
         await StreamAsync(ct);
     }
 

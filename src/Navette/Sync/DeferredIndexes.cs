@@ -28,8 +28,23 @@ internal sealed class DeferredIndexes(string subscription, string targetConnecti
         if (found.Count == 0) return;
 
         await using var tx = await target.BeginTransactionAsync(ct);
+        var deferred = new List<string>();
         foreach (var d in found)
         {
+            // Something may depend on the index (a view grouping by the key, say): then it stays and is maintained.
+            await tx.SaveAsync("drop_one", ct);
+            try
+            {
+                await using var drop = new NpgsqlCommand(d.Drop, target, tx);
+                await drop.ExecuteNonQueryAsync(ct);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DependentObjectsStillExist)
+            {
+                await tx.RollbackAsync("drop_one", ct);
+                log.LogInformation("subscription {Subscription}: keeping {Index} during the copy: {Error}", subscription, d.Name, e.MessageText);
+                continue;
+            }
+            deferred.Add(d.Name);
             await using (var record = new NpgsqlCommand(
                 "INSERT INTO navette.copy_deferred_index (subscription, table_name, name, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", target, tx))
             {
@@ -39,12 +54,11 @@ internal sealed class DeferredIndexes(string subscription, string targetConnecti
                 record.Parameters.AddWithValue(d.Create);
                 await record.ExecuteNonQueryAsync(ct);
             }
-            await using var drop = new NpgsqlCommand(d.Drop, target, tx);
-            await drop.ExecuteNonQueryAsync(ct);
         }
         await tx.CommitAsync(ct);
-        log.LogInformation("subscription {Subscription}: {Count} index(es) of the target tables will be built after the copy: {Names}",
-            subscription, found.Count, string.Join(", ", found.Select(d => d.Name)));
+        if (deferred.Count > 0)
+            log.LogInformation("subscription {Subscription}: {Count} index(es) of the target tables will be built after the copy: {Names}",
+                subscription, deferred.Count, string.Join(", ", deferred));
     }
 
     /// <summary>Rebuilds every index recorded for this subscription, <paramref name="parallel"/> tables at a time.</summary>
@@ -118,13 +132,15 @@ internal sealed class DeferredIndexes(string subscription, string targetConnecti
                    coalesce(con.conname, ic.relname),
                    CASE WHEN con.conname IS NOT NULL
                         THEN format('ALTER TABLE %s ADD CONSTRAINT %I %s', $3, con.conname, pg_get_constraintdef(con.oid))
-                        ELSE pg_get_indexdef(i.indexrelid) END,
+                        ELSE pg_get_indexdef(i.indexrelid)
+                             || CASE WHEN ic.reltablespace <> 0 THEN ' TABLESPACE ' || quote_ident(ts.spcname) ELSE '' END END,
                    CASE WHEN con.conname IS NOT NULL
                         THEN format('ALTER TABLE %s DROP CONSTRAINT %I', $3, con.conname)
                         ELSE format('DROP INDEX %I.%I', $1, ic.relname) END
               FROM t
               JOIN pg_index i ON i.indrelid = t.oid
               JOIN pg_class ic ON ic.oid = i.indexrelid
+              LEFT JOIN pg_tablespace ts ON ts.oid = ic.reltablespace
               LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = t.oid AND con.contype IN ('p', 'u', 'x')
              WHERE t.relkind = 'r' AND NOT t.relispartition AND t.relreplident <> 'i'
                AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = t.oid)

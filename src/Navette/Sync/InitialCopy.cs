@@ -19,6 +19,7 @@ internal sealed class InitialCopy(
     IReadOnlyList<string> publications, int workers, ILogger log)
 {
     private readonly ConcurrentDictionary<CopyTable, TableProgress> _progress = new();
+    private List<(Guid Id, DateTime At, string Node)>? _fences;
 
     private sealed class TableProgress
     {
@@ -102,6 +103,7 @@ internal sealed class InitialCopy(
         }
         await ThrowFirstCauseAsync(tasks, ct);
         await indexes.RebuildAsync(workers, ct);
+        await WriteFencesAsync(ct);
 
         var totalRows = _progress.Values.Sum(p => p.Rows);
         var totalBytes = _progress.Values.Sum(p => p.Bytes);
@@ -143,7 +145,7 @@ internal sealed class InitialCopy(
         var tagged = await TagWithOriginAsync(target, index, ct);
 
         if (copyFences)
-            await CopyFencesAsync(source, srcTx, target, ct);
+            _fences = await ReadFencesAsync(source, srcTx, ct);
 
         var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
         try
@@ -276,40 +278,76 @@ internal sealed class InitialCopy(
     }
 
     /// <summary>Fences written before the snapshot must reach the target too, or a pending navette wait would never see them.</summary>
-    private static async Task CopyFencesAsync(NpgsqlConnection source, NpgsqlTransaction srcTx, NpgsqlConnection target, CancellationToken ct)
+    private static async Task<List<(Guid Id, DateTime At, string Node)>> ReadFencesAsync(NpgsqlConnection source, NpgsqlTransaction srcTx, CancellationToken ct)
     {
         var rows = new List<(Guid, DateTime, string)>();
-        await using (var cmd = new NpgsqlCommand("SELECT id, created_at, node FROM navette.fence", source, srcTx))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct))
-                rows.Add((r.GetGuid(0), r.GetDateTime(1), r.GetString(2)));
-        if (rows.Count == 0) return;
+        await using var cmd = new NpgsqlCommand("SELECT id, created_at, node FROM navette.fence", source, srcTx);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            rows.Add((r.GetGuid(0), r.GetDateTime(1), r.GetString(2)));
+        return rows;
+    }
+
+    /// <summary>
+    /// Writes the fences the snapshot saw, once every copied row has committed: a fence must never reach the target
+    /// (or a node it forwards to) ahead of rows written before it.
+    /// </summary>
+    private async Task WriteFencesAsync(CancellationToken ct)
+    {
+        if (_fences is not { Count: > 0 } rows) return;
+        await using var target = new NpgsqlConnection(CopyConnectionString(targetConnectionString, "copy"));
+        await target.OpenAsync(ct);
         await using var ins = new NpgsqlCommand(
             "INSERT INTO navette.fence (id, created_at, node) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING", target);
-        ins.Parameters.AddWithValue(rows.Select(x => x.Item1).ToArray());
-        ins.Parameters.AddWithValue(rows.Select(x => x.Item2).ToArray());
-        ins.Parameters.AddWithValue(rows.Select(x => x.Item3).ToArray());
+        ins.Parameters.AddWithValue(rows.Select(x => x.Id).ToArray());
+        ins.Parameters.AddWithValue(rows.Select(x => x.At).ToArray());
+        ins.Parameters.AddWithValue(rows.Select(x => x.Node).ToArray());
         await ins.ExecuteNonQueryAsync(ct);
     }
 
     private async Task PrepareTargetAsync(NpgsqlConnection target, List<CopyTable> tables, bool resuming, CancellationToken ct)
     {
         if (tables.Count == 0) return;
+        // ONLY: an inheritance child that exists only on the target is not the copy's business (a partitioned
+        // table cannot be named with ONLY, and its partitions are its rows).
+        var names = new List<string>();
+        foreach (var t in tables)
+        {
+            await using var kind = new NpgsqlCommand("SELECT relkind FROM pg_class WHERE oid = $1::regclass", target);
+            kind.Parameters.AddWithValue(t.QualifiedName);
+            names.Add((await kind.ExecuteScalarAsync(ct)) is 'p' ? t.QualifiedName : "ONLY " + t.QualifiedName);
+        }
         if (resuming)
         {
             log.LogInformation("subscription {Subscription}: an earlier copy was interrupted; emptying its {Count} target tables before copying again", subscription, tables.Count);
             var tagged = await TagWithOriginAsync(target, 0, ct);
-            await using (var cmd = new NpgsqlCommand("TRUNCATE " + string.Join(", ", tables.Select(t => t.QualifiedName)), target))
+            try
+            {
+                await using var cmd = new NpgsqlCommand("TRUNCATE " + string.Join(", ", names), target);
                 await cmd.ExecuteNonQueryAsync(ct);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.FeatureNotSupported)
+            {
+                // A table outside the subscription references one of these by foreign key: TRUNCATE refuses even
+                // in replica role, DELETE does not check it there.
+                log.LogInformation("subscription {Subscription}: {Error}; deleting the partial copy row by row instead", subscription, e.MessageText);
+                await using var role = new NpgsqlCommand("SET session_replication_role = replica", target);
+                await role.ExecuteNonQueryAsync(ct);
+                foreach (var name in names)
+                {
+                    await using var delete = new NpgsqlCommand($"DELETE FROM {name}", target);
+                    await delete.ExecuteNonQueryAsync(ct);
+                }
+            }
             if (tagged) await ReleaseOriginAsync(target, 0);
             return;
         }
-        foreach (var t in tables)
+        for (var i = 0; i < tables.Count; i++)
         {
-            await using var cmd = new NpgsqlCommand($"SELECT EXISTS (SELECT 1 FROM {t.QualifiedName})", target);
+            await using var cmd = new NpgsqlCommand($"SELECT EXISTS (SELECT 1 FROM {names[i]})", target);
             if ((bool)(await cmd.ExecuteScalarAsync(ct))!)
                 throw new NavetteException(
-                    $"subscription {subscription}: target table {t} is not empty, and an initial copy would mix its rows with the origin's; " +
+                    $"subscription {subscription}: target table {tables[i]} is not empty, and an initial copy would mix its rows with the origin's; " +
                     "empty it (TRUNCATE) or set initial_copy: false if it already holds the same data");
         }
     }

@@ -50,7 +50,9 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
             await using var daemon = NavetteProcess.StartDaemon(output, h.ConfigPath, $"daemon#{i + 1}");
             // The copy is under way once its slot exists (the log says so); the state alone may be a leftover.
             Assert.True(await daemon.WaitForOutputAsync("; copying ", TimeSpan.FromSeconds(60)), "the daemon exited by itself:\n" + daemon.RecentOutput());
-            await Task.Delay(random.Next(0, 400));
+            // The copy takes about a second (indexes are built after the data): the first kill comes early
+            // enough to land inside it, later ones anywhere.
+            await Task.Delay(killedCopying == 0 ? random.Next(0, 50) : random.Next(0, 400));
             daemon.Kill();
             await daemon.WaitForExitAsync(TimeSpan.FromSeconds(10));
             if (!daemon.Printed("initial copy done")) killedCopying++;
