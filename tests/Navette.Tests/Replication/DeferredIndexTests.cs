@@ -114,4 +114,24 @@ public sealed class DeferredIndexTests(ITestOutputHelper output)
         Assert.Equal(before, await IndexesAsync(h["replica"]));
         Assert.Equal(0, await PendingAsync(h["replica"]));
     }
+
+    [Fact]
+    public async Task An_index_something_depends_on_is_kept_during_the_copy()
+    {
+        await using var h = await ReplicationHarness.StartAsync(output, "origin", "replica");
+        await h.OnAllAsync(Schema);
+        // The view groups by the primary key alone, so it depends on items_pkey: dropping that would fail.
+        await h["replica"].ExecuteAsync("CREATE VIEW public.items_by_id AS SELECT id, code, count(*) AS n FROM public.items GROUP BY id");
+        await h["origin"].ExecuteAsync("INSERT INTO public.items SELECT g, 'c' || g, NULL, g, 'n' FROM generate_series(1, 2000) g");
+        var before = await IndexesAsync(h["replica"]);
+        h.WriteConfig(Config);
+        await h.ApplyAsync();
+        h.StartDaemon();
+        await h.WaitCaughtUpAsync();
+
+        Assert.Equal(before, await IndexesAsync(h["replica"]));
+        Assert.Equal(0, await PendingAsync(h["replica"]));
+        Assert.Equal(2000L, await h["replica"].ScalarAsync<long>("SELECT count(*) FROM public.items_by_id"));
+        await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "public.items", minRows: 2000);
+    }
 }

@@ -128,4 +128,38 @@ public sealed class TopologyTests(ITestOutputHelper output)
         await TableCompare.AssertIdenticalAsync(h["east"], h["report"], "public.east_items", 1800);
         await TableCompare.AssertIdenticalAsync(h["west"], h["report"], "public.west_items", 1500);
     }
+
+    [Fact]
+    public async Task A_diamond_where_fences_reach_a_node_twice_keeps_streaming()
+    {
+        // a -> c directly, and a -> b -> c with forward: every fence written on a reaches c by both paths.
+        await using var h = await ReplicationHarness.StartAsync(output, "a", "b", "c");
+        await h.OnAllAsync(ItemsTable + "CREATE TABLE public.notes (id int PRIMARY KEY, body text);");
+        h.WriteConfig("""
+            sets:
+              direct: { tables: [public.items] }
+              relayed: { tables: [public.notes] }
+            subscriptions:
+              a_to_c: { from: a, to: c, sets: [direct] }
+              a_to_b: { from: a, to: b, sets: [relayed] }
+              b_to_c: { from: b, to: c, sets: [relayed], forward: true }
+            """);
+        await h.ApplyAsync();
+        h.StartDaemon();
+        for (var round = 0; round < 3; round++)
+        {
+            await WriteItemsAsync(h["a"], 1 + round * 300, 300);
+            await h["a"].ExecuteAsync($"INSERT INTO notes SELECT g, 'note ' || g FROM generate_series({1 + round * 50}, {50 + round * 50}) g");
+            await h.WaitCaughtUpAsync();
+        }
+
+        await TableCompare.AssertIdenticalAsync(h["a"], h["c"], "public.items", 500);
+        await TableCompare.AssertIdenticalAsync(h["a"], h["c"], "public.notes", 150);
+        await TableCompare.AssertIdenticalAsync(h["a"], h["b"], "public.notes", 150);
+        foreach (var sub in new[] { "a_to_c", "b_to_c" })
+        {
+            var row = await NodeQueries.SubscriptionAsync(h["c"], sub);
+            Assert.True(row is { State: "streaming", Error: null }, $"{sub} on c: {row}");
+        }
+    }
 }
