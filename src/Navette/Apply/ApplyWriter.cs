@@ -25,22 +25,35 @@ internal sealed class ApplyWriter : IAsyncDisposable
     private readonly SetSqlBuilder _set = new();
     private readonly Dictionary<SourceRelation, TargetTable> _targets = new();
     private readonly List<PendingCommand> _pending = new();
+    private readonly ConflictApplier? _conflicts;
     private NpgsqlBatch? _batch;
     private int _pendingParameters;
 
     private readonly record struct PendingCommand(SourceTransaction? Tx, RowChange Change, int Rows);
 
-    private ApplyWriter(NpgsqlConnection conn, string subscription, ILogger log)
+    private ApplyWriter(NpgsqlConnection conn, string subscription, ConflictApplier? conflicts, ILogger log)
     {
         _conn = conn;
         _subscription = subscription;
+        _conflicts = conflicts;
         _log = log;
     }
 
     public long MissingRows { get; private set; }
 
+    /// <summary>Conflicts the last applied transaction met, and whether it queued rows to send again.</summary>
+    public int LastConflicts { get; private set; }
+
+    public bool LastQueuedRebroadcasts { get; private set; }
+
     /// <summary>Opens the apply session: replica role (no user triggers or FK checks) and the subscription's origin.</summary>
-    public static async Task<ApplyWriter> OpenAsync(string connectionString, string subscription, ILogger log, CancellationToken ct)
+    /// <param name="conflicts">Set when some tables' conflicts are handled: every batch must then be one source transaction.</param>
+    /// <param name="asyncCommit">
+    /// Commit without waiting for the WAL flush; the caller then confirms only positions PostgreSQL reports flushed
+    /// (<see cref="ReadProgressAsync"/> with flush), so a crash of the target never loses what the origin was told is safe.
+    /// </param>
+    public static async Task<ApplyWriter> OpenAsync(string connectionString, string subscription, ILogger log, CancellationToken ct,
+        ConflictApplier? conflicts = null, bool asyncCommit = false)
     {
         var conn = new NpgsqlConnection(ApplyConnectionString(connectionString, subscription));
         await conn.OpenAsync(ct);
@@ -48,7 +61,8 @@ internal sealed class ApplyWriter : IAsyncDisposable
         {
             // Generic plans: the statements are key lookups whose plan does not depend on the values, and a
             // REPLICA IDENTITY FULL match on a wide table costs far more to plan than to run.
-            await using (var role = new NpgsqlCommand("SET session_replication_role = replica; SET plan_cache_mode = force_generic_plan", conn))
+            await using (var role = new NpgsqlCommand("SET session_replication_role = replica; SET plan_cache_mode = force_generic_plan"
+                                                       + (asyncCommit ? "; SET synchronous_commit = off" : ""), conn))
                 await role.ExecuteNonQueryAsync(ct);
             await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", conn);
             cmd.Parameters.AddWithValue(Sql.OriginName(subscription));
@@ -59,7 +73,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
             await conn.DisposeAsync();
             throw;
         }
-        return new ApplyWriter(conn, subscription, log);
+        return new ApplyWriter(conn, subscription, conflicts, log);
     }
 
     public static string ApplyConnectionString(string connectionString, string subscription) =>
@@ -75,6 +89,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
         }.ConnectionString;
 
     /// <summary>Replication origin progress: the end LSN of the last source transaction committed here.</summary>
+    /// <remarks>With flush (the default) PostgreSQL first flushes the WAL up to the commit that recorded it.</remarks>
     public static async Task<NpgsqlLogSequenceNumber> ReadProgressAsync(NpgsqlConnection conn, string subscription, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_progress($1, true)::text", conn);
@@ -88,6 +103,24 @@ internal sealed class ApplyWriter : IAsyncDisposable
     {
         var rows = txs.Sum(t => t.Changes.Count);
         var sourceOrder = txs.Select(t => ((SourceTransaction?)t, (IReadOnlyList<RowChange>)t.Changes)).ToList();
+        LastConflicts = 0;
+        LastQueuedRebroadcasts = false;
+        if (_conflicts is not null)
+        {
+            if (txs.Count != 1)
+                throw new InvalidOperationException("with conflict handling every target transaction carries exactly one source transaction, whose commit time becomes its rows' version");
+            try
+            {
+                await ApplyChangesAsync(txs, sourceOrder, rows, rowsPerSecond, sets: true, ct, planConflicts: true);
+                return rows;
+            }
+            catch (Exception e) when (e is ApplyException or PostgresException)
+            {
+                _log.LogDebug("subscription {Subscription}: transaction refused ({Error}); applying it again row by row", _subscription, e.Message);
+            }
+            await ApplyChangesAsync(txs, sourceOrder, rows, rowsPerSecond, sets: false, ct, planConflicts: true);
+            return rows;
+        }
         try
         {
             if (txs.Count > 1)
@@ -111,7 +144,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
     }
 
     private async Task ApplyChangesAsync(IReadOnlyList<SourceTransaction> txs, IEnumerable<(SourceTransaction? Tx, IReadOnlyList<RowChange> Changes)> segments,
-        int sourceRows, double rowsPerSecond, bool sets, CancellationToken ct)
+        int sourceRows, double rowsPerSecond, bool sets, CancellationToken ct, bool planConflicts = false)
     {
         var last = txs[^1];
         _batch?.Dispose();
@@ -122,6 +155,15 @@ internal sealed class ApplyWriter : IAsyncDisposable
 
         Add(null, "SELECT pg_replication_origin_xact_setup($1::text::pg_lsn, $2)",
             Text(last.EndLsn.ToString()), new NpgsqlParameter { Value = last.CommitTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+
+        ConflictApplier.Plan? plan = null;
+        if (planConflicts)
+        {
+            plan = await _conflicts!.PlanAsync(_conn, tx, last, r => TargetAsync(r, tx, ct), ct);
+            segments = [(last, plan.Changes)];
+            LastConflicts = plan.Conflicts;
+            LastQueuedRebroadcasts = plan.Rebroadcasts;
+        }
 
         foreach (var (t, changes) in segments)
         {
@@ -216,10 +258,14 @@ internal sealed class ApplyWriter : IAsyncDisposable
             }
         }
 
+        if (plan is not null)
+            foreach (var (sql, parameters) in plan.Statements)
+                Add(null, sql, parameters);
+
         Add(null, """
             UPDATE navette.subscription
                SET state = 'streaming', error = NULL, error_at = NULL,
-                   last_commit_lsn = $2::text::pg_lsn, last_commit_time = $3,
+                   last_commit_lsn = $2::text::pg_lsn, last_commit_time = $3, last_end_lsn = $7::text::pg_lsn,
                    txns_applied = txns_applied + $4, rows_applied = rows_applied + $5,
                    rows_per_second = $6, updated_at = now()
              WHERE name = $1
@@ -227,7 +273,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
             new NpgsqlParameter { Value = _subscription }, Text(last.CommitLsn.ToString()),
             new NpgsqlParameter { Value = last.CommitTime, NpgsqlDbType = NpgsqlDbType.TimestampTz },
             new NpgsqlParameter { Value = (long)txs.Count }, new NpgsqlParameter { Value = (long)sourceRows },
-            new NpgsqlParameter { Value = rowsPerSecond });
+            new NpgsqlParameter { Value = rowsPerSecond }, Text(last.EndLsn.ToString()));
         await FlushAsync(ct);
         await tx.CommitAsync(ct);
         _batch.Dispose();

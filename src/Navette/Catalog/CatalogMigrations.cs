@@ -63,6 +63,63 @@ internal static class CatalogMigrations
             );
             COMMENT ON TABLE navette.copy_deferred_index IS 'Indexes and constraints dropped for the initial copy of a subscription and not yet rebuilt: an interrupted copy rebuilds them from here.';
             """),
+        new(3, "multi-master: conflict log, tombstones, re-sends, applied end positions", """
+            ALTER TABLE navette.subscription ADD COLUMN last_end_lsn pg_lsn;
+            COMMENT ON COLUMN navette.subscription.last_end_lsn IS 'End of the last applied source transaction, written with its rows: read under a snapshot, it says exactly which of the origin''s transactions that snapshot holds.';
+
+            CREATE TABLE navette.conflict_log (
+                id                 bigserial PRIMARY KEY,
+                logged_at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+                subscription       text NOT NULL,
+                conflict_type      text NOT NULL,
+                table_name         text NOT NULL,
+                key                jsonb NOT NULL,
+                local_tuple        jsonb,
+                remote_tuple       jsonb,
+                local_origin       text,
+                local_commit_time  timestamptz,
+                remote_origin      text NOT NULL,
+                remote_commit_time timestamptz NOT NULL,
+                remote_commit_lsn  pg_lsn NOT NULL,
+                policy             text NOT NULL,
+                outcome            text NOT NULL,
+                decision           text CHECK (decision IN ('incoming', 'local', 'skip')),
+                resolved_at        timestamptz
+            );
+            CREATE INDEX ON navette.conflict_log (logged_at);
+            CREATE INDEX ON navette.conflict_log (subscription) WHERE outcome = 'aborted';
+            COMMENT ON TABLE navette.conflict_log IS 'Every conflict this node resolved while applying a subscription, with both rows; written in the transaction that resolved it.';
+
+            CREATE TABLE navette.tombstone (
+                table_oid  oid NOT NULL,
+                key        jsonb NOT NULL,
+                deleted_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (table_oid, key)
+            );
+            COMMENT ON TABLE navette.tombstone IS 'Recently deleted keys of tables whose conflicts are handled; the row''s xmin carries the delete''s commit time and origin, so a late update of a deleted row loses to a later delete.';
+
+            CREATE FUNCTION navette.record_tombstones() RETURNS trigger LANGUAGE plpgsql AS $fn$
+            BEGIN
+                EXECUTE format('INSERT INTO navette.tombstone (table_oid, key) SELECT %s, jsonb_build_array(%s) FROM navette_old '
+                               'ON CONFLICT (table_oid, key) DO UPDATE SET deleted_at = excluded.deleted_at', TG_RELID, TG_ARGV[0]);
+                RETURN NULL;
+            END
+            $fn$;
+            COMMENT ON FUNCTION navette.record_tombstones() IS 'Statement trigger (AFTER DELETE, old rows as navette_old) recording the deleted keys; its argument is the key column list.';
+
+            CREATE TABLE navette.rebroadcast (
+                id          bigserial PRIMARY KEY,
+                schema_name text NOT NULL,
+                table_name  text NOT NULL,
+                key_columns text[] NOT NULL,
+                key_values  text[] NOT NULL,
+                row_xmin    xid,
+                columns     text[],
+                row_values  text[],
+                queued_at   timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE navette.rebroadcast IS 'Rows (row_xmin set) or deletes (columns set) this node won a conflict with and must send again so the node that lost comes back in line.';
+            """),
     ];
 
     internal static int LatestVersion => Steps[^1].Version;

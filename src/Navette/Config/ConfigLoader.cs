@@ -1,5 +1,6 @@
 using System.Collections.ObjectModel;
 using System.Globalization;
+using Navette.Conflicts;
 
 namespace Navette.Config;
 
@@ -17,7 +18,13 @@ internal static class ConfigLoader
 
     private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions"];
     private static readonly string[] NodeKeys = ["conninfo"];
-    private static readonly string[] SetKeys = ["tables"];
+    private static readonly string[] SetKeys = ["tables", "mesh", "conflicts", "priority", "conflict_window", "conflict_function"];
+    private static readonly string[] TableEntryKeys = ["name", "conflicts", "priority", "conflict_window", "conflict_function"];
+    private static readonly string[] MeshKeys = ["nodes", "initial_copy", "copy_workers", "copy_schema"];
+    private static readonly string[] PolicyKeys = ["conflicts", "priority", "conflict_window", "conflict_function"];
+
+    /// <summary>Generated mesh subscription names still fit a slot name (63 bytes) behind the navette_ prefix.</summary>
+    public const int MaxGeneratedNameLength = 55;
     private static readonly string[] SubscriptionKeys =
         ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers"];
 
@@ -176,13 +183,16 @@ internal static class ConfigLoader
 
                 if (sections.TryGetValue("sets", out var setsSection))
                 {
-                    ValidateSets(setsSection.Value, sets);
+                    ValidateSets(setsSection.Value, sets, nodes);
                 }
 
                 if (sections.TryGetValue("subscriptions", out var subscriptionsSection))
                 {
                     ValidateSubscriptions(subscriptionsSection.Value, nodes, sets, subscriptions);
                 }
+
+                GenerateMeshSubscriptions(sets, subscriptions);
+                MarkMultiMasterSets(sets, subscriptions);
             }
 
             if (_errors.Count > 0)
@@ -249,13 +259,16 @@ internal static class ConfigLoader
             }
         }
 
-        private void ValidateSets(YamlTreeNode section, OrderedDictionary<string, SetConfig> sets)
+        private void ValidateSets(YamlTreeNode section, OrderedDictionary<string, SetConfig> sets, OrderedDictionary<string, NodeConfig> nodes)
         {
             foreach (var (nameKey, value) in ReadEntries(section, "sets", "set"))
             {
                 var name = nameKey.Value;
                 var owner = $"set '{name}'";
                 var tables = new List<TablePattern>();
+                var tablePolicies = new List<TablePolicy>();
+                MeshConfig? mesh = null;
+                ConflictPolicy? policy = null;
                 if (value is YamlTreeScalar { IsNull: true })
                 {
                     Error(nameKey.Line, $"{owner}: 'tables' is required");
@@ -267,6 +280,12 @@ internal static class ConfigLoader
                 else
                 {
                     var fields = ReadFields(mapping, SetKeys, owner);
+                    policy = Policy(fields, owner, nodes, inherited: null);
+                    if (fields.TryGetValue("mesh", out var meshField))
+                    {
+                        mesh = Mesh(meshField, owner, nodes);
+                    }
+
                     if (!fields.TryGetValue("tables", out var field))
                     {
                         Error(nameKey.Line, $"{owner}: 'tables' is required");
@@ -280,9 +299,26 @@ internal static class ConfigLoader
                         var seen = new Dictionary<string, TablePattern>(StringComparer.Ordinal);
                         foreach (var item in list.Items)
                         {
-                            if (item is not YamlTreeScalar { IsNull: false } scalar)
+                            YamlTreeScalar scalar;
+                            Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>>? entryFields = null;
+                            if (item is YamlTreeMapping entry)
                             {
-                                Error(item.Line, $"{owner}: each table entry must be a string like public.orders");
+                                entryFields = ReadFields(entry, TableEntryKeys, $"{owner}, table entry at line {entry.Line}");
+                                if (!entryFields.TryGetValue("name", out var nameField) || nameField.Value is not YamlTreeScalar { IsNull: false } n)
+                                {
+                                    Error(entry.Line, $"{owner}: a table entry written as a mapping needs 'name', e.g. {{ name: public.orders, conflicts: priority }}");
+                                    continue;
+                                }
+
+                                scalar = n;
+                            }
+                            else if (item is YamlTreeScalar { IsNull: false } plain)
+                            {
+                                scalar = plain;
+                            }
+                            else
+                            {
+                                Error(item.Line, $"{owner}: each table entry must be a string like public.orders, or a mapping like {{ name: public.orders, conflicts: latest }}");
                                 continue;
                             }
 
@@ -302,11 +338,278 @@ internal static class ConfigLoader
 
                             seen.Add(identity, pattern);
                             tables.Add(pattern);
+                            if (entryFields is not null
+                                && Policy(entryFields, $"{owner}, table {pattern.Text}", nodes, policy ?? ConflictPolicy.Latest) is { } tablePolicy)
+                            {
+                                tablePolicies.Add(new TablePolicy(pattern, tablePolicy));
+                            }
                         }
                     }
                 }
 
-                sets.Add(name, new SetConfig(name, tables, nameKey.Line));
+                sets.Add(name, new SetConfig(name, tables, nameKey.Line) { Mesh = mesh, Conflicts = policy, TablePolicies = tablePolicies });
+            }
+        }
+
+        /// <summary>
+        /// The conflict policy the fields describe, or null when they name none. Keys left out of a table entry come
+        /// from <paramref name="inherited"/> (the set's policy).
+        /// </summary>
+        private ConflictPolicy? Policy(
+            Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields,
+            string owner,
+            OrderedDictionary<string, NodeConfig> nodes,
+            ConflictPolicy? inherited)
+        {
+            var given = PolicyKeys.Where(fields.ContainsKey).ToList();
+            if (given.Count == 0)
+            {
+                return null;
+            }
+
+            ConflictPolicyKind kind;
+            if (!fields.TryGetValue("conflicts", out var kindField))
+            {
+                if (inherited is null)
+                {
+                    Error(LineOf(fields[given[0]]), $"{owner}: '{given[0]}' needs 'conflicts' (one of {string.Join(", ", ConflictPolicy.KindNames)})");
+                    return null;
+                }
+
+                kind = inherited.Kind;
+            }
+            else if (kindField.Value is not YamlTreeScalar { IsNull: false } kindScalar || !ConflictPolicy.TryParseKind(kindScalar.Value, out kind))
+            {
+                var text = kindField.Value is YamlTreeScalar sc ? sc.Value : string.Empty;
+                Error(LineOf(kindField), $"{owner}: 'conflicts' must be one of {string.Join(", ", ConflictPolicy.KindNames)}, not '{text}'"
+                    + Suggestion(text, ConflictPolicy.KindNames));
+                return null;
+            }
+
+            var priority = inherited?.Priority ?? [];
+            if (fields.TryGetValue("priority", out var priorityField))
+            {
+                priority = NodeList(priorityField, owner, "priority", nodes, minimum: 1);
+                if (kind != ConflictPolicyKind.Priority)
+                {
+                    Error(LineOf(priorityField), $"{owner}: 'priority' only applies to conflicts: priority (this is conflicts: {kind.ToString().ToLowerInvariant()})");
+                }
+            }
+            else if (kind == ConflictPolicyKind.Priority && priority.Count == 0)
+            {
+                Error(LineOf(kindField), $"{owner}: conflicts: priority needs 'priority', the nodes in order of precedence, e.g. priority: [paris, lyon]");
+            }
+
+            var window = inherited?.Window ?? ConflictPolicy.DefaultWindow;
+            if (fields.TryGetValue("conflict_window", out var windowField))
+            {
+                window = Duration(windowField, owner, "conflict_window", window);
+            }
+
+            var function = inherited?.Function;
+            if (fields.TryGetValue("conflict_function", out var functionField))
+            {
+                function = null;
+                if (functionField.Value is not YamlTreeScalar { IsNull: false } fn || !TablePattern.TryParse(fn.Value, fn.Line, out var fnName, out _) || fnName.IsPattern)
+                {
+                    Error(LineOf(functionField), $"{owner}: 'conflict_function' must be a schema-qualified function name, e.g. public.merge_counters");
+                }
+                else
+                {
+                    function = Sql.Qualified(fnName.Schema, fnName.Table);
+                }
+
+                if (kind != ConflictPolicyKind.Custom)
+                {
+                    Error(LineOf(functionField), $"{owner}: 'conflict_function' only applies to conflicts: custom");
+                }
+            }
+            else if (kind == ConflictPolicyKind.Custom && function is null)
+            {
+                Error(LineOf(kindField), $"{owner}: conflicts: custom needs 'conflict_function', a function (conflict_type text, local jsonb, remote jsonb) returning jsonb");
+            }
+
+            return new ConflictPolicy(kind, priority, window, kind == ConflictPolicyKind.Custom ? function : null);
+        }
+
+        private MeshConfig? Mesh(KeyValuePair<YamlTreeScalar, YamlTreeNode> field, string owner, OrderedDictionary<string, NodeConfig> nodes)
+        {
+            var initialCopy = true;
+            var copySchema = false;
+            var copyWorkers = SubscriptionConfig.DefaultCopyWorkers;
+            var list = field;
+            if (field.Value is YamlTreeMapping mapping)
+            {
+                var meshOwner = $"{owner}, mesh";
+                var fields = ReadFields(mapping, MeshKeys, meshOwner);
+                initialCopy = Boolean(fields, "initial_copy", meshOwner, true);
+                copySchema = Boolean(fields, "copy_schema", meshOwner, false);
+                copyWorkers = CopyWorkers(fields, meshOwner);
+                if (!fields.TryGetValue("nodes", out list))
+                {
+                    Error(mapping.Line, $"{meshOwner}: 'nodes' is required, e.g. mesh: {{ nodes: [paris, lyon, nice] }}");
+                    return null;
+                }
+            }
+
+            var members = NodeList(list, owner, "mesh", nodes, minimum: 2);
+            return members.Count < 2 ? null : new MeshConfig(members, initialCopy, copyWorkers, copySchema, field.Key.Line);
+        }
+
+        /// <summary>A list of distinct, defined node names.</summary>
+        private List<string> NodeList(
+            KeyValuePair<YamlTreeScalar, YamlTreeNode> field, string owner, string key, OrderedDictionary<string, NodeConfig> nodes, int minimum)
+        {
+            var names = new List<string>();
+            if (field.Value is not YamlTreeSequence list)
+            {
+                Error(LineOf(field), $"{owner}: '{key}' must be a list of node names, e.g. [paris, lyon]");
+                return names;
+            }
+
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var item in list.Items)
+            {
+                if (item is not YamlTreeScalar { IsNull: false } scalar)
+                {
+                    Error(item.Line, $"{owner}: each entry of '{key}' must be a node name");
+                    continue;
+                }
+
+                if (seen.TryGetValue(scalar.Value, out var firstLine))
+                {
+                    Error(scalar.Line, $"{owner}: node '{scalar.Value}' is listed twice in '{key}' (first at line {firstLine})");
+                    continue;
+                }
+
+                seen.Add(scalar.Value, scalar.Line);
+                if (!nodes.ContainsKey(scalar.Value))
+                {
+                    var defined = nodes.Count == 0 ? "(none)" : string.Join(", ", nodes.Keys);
+                    Error(scalar.Line, $"{owner}: unknown node '{scalar.Value}' in '{key}'; defined nodes: {defined}" + Suggestion(scalar.Value, nodes.Keys));
+                    continue;
+                }
+
+                names.Add(scalar.Value);
+            }
+
+            if (names.Count < minimum && seen.Count == names.Count)
+            {
+                Error(LineOf(field), $"{owner}: '{key}' needs at least {minimum} node(s)");
+            }
+
+            return names;
+        }
+
+        /// <summary>A duration such as 5s, 500ms, 2m or 1h (a bare number is seconds).</summary>
+        private TimeSpan Duration(KeyValuePair<YamlTreeScalar, YamlTreeNode> field, string owner, string key, TimeSpan fallback)
+        {
+            if (field.Value is YamlTreeScalar { IsNull: false } scalar && TryParseDuration(scalar.Value, out var value) && value > TimeSpan.Zero)
+            {
+                return value;
+            }
+
+            var text = field.Value is YamlTreeScalar sc ? sc.Value : string.Empty;
+            Error(LineOf(field), $"{owner}: '{key}' must be a positive duration such as 500ms, 5s, 2m or 1h, not '{text}'");
+            return fallback;
+        }
+
+        /// <summary>
+        /// The subscriptions a mesh implies: one per ordered pair of members, carrying every meshed set the pair
+        /// shares. Members other than the seed copy from the seed and read the others from where that copy left them.
+        /// </summary>
+        private void GenerateMeshSubscriptions(OrderedDictionary<string, SetConfig> sets, OrderedDictionary<string, SubscriptionConfig> subscriptions)
+        {
+            var explicitPairs = subscriptions.Values.ToDictionary(s => (s.From, s.To));
+            var generated = new OrderedDictionary<(string From, string To), (List<string> Sets, MeshConfig Mesh, SetConfig First)>();
+            foreach (var set in sets.Values.Where(s => s.Mesh is not null))
+            {
+                var mesh = set.Mesh!;
+                foreach (var from in mesh.Nodes)
+                {
+                    foreach (var to in mesh.Nodes.Where(n => n != from))
+                    {
+                        if (explicitPairs.TryGetValue((from, to), out var other))
+                        {
+                            Error(mesh.Line, $"set '{set.Name}': its mesh replicates '{from}' to '{to}', like subscription '{other.Name}' (line {other.Line}); "
+                                + $"add set {set.Name} to that subscription's sets and leave '{from}' or '{to}' out of the mesh, or remove the subscription");
+                            continue;
+                        }
+
+                        if (generated.TryGetValue((from, to), out var existing))
+                        {
+                            if (existing.Mesh.Seed != mesh.Seed || existing.Mesh.InitialCopy != mesh.InitialCopy)
+                            {
+                                Error(mesh.Line, $"set '{set.Name}': its mesh and the mesh of set '{existing.First.Name}' (line {existing.Mesh.Line}) both replicate '{from}' to '{to}' "
+                                    + "but start from different first nodes or initial_copy settings; give both meshes the same first node and initial_copy, or merge the sets");
+                                continue;
+                            }
+
+                            existing.Sets.Add(set.Name);
+                            continue;
+                        }
+
+                        generated.Add((from, to), ([set.Name], mesh, set));
+                    }
+                }
+            }
+
+            foreach (var ((from, to), (setNames, mesh, first)) in generated)
+            {
+                var name = MeshConfig.SubscriptionName(from, to);
+                if (subscriptions.TryGetValue(name, out var clash))
+                {
+                    Error(clash.Line, $"subscription '{name}': the name is taken by the subscription the mesh of set '{first.Name}' (line {mesh.Line}) generates; rename it");
+                    continue;
+                }
+
+                if (name.Length > MaxGeneratedNameLength)
+                {
+                    Error(mesh.Line, $"set '{first.Name}': the mesh subscription name '{name}' is too long ({name.Length} characters; at most {MaxGeneratedNameLength}); use shorter node names");
+                    continue;
+                }
+
+                var copies = mesh.InitialCopy && from == mesh.Seed;
+                var join = mesh.InitialCopy && from != mesh.Seed && to != mesh.Seed
+                    ? new MeshJoin(MeshConfig.SubscriptionName(mesh.Seed, to), MeshConfig.SubscriptionName(from, mesh.Seed))
+                    : null;
+                subscriptions.Add(name, new SubscriptionConfig(
+                    name, from, to, setNames, copies, Forward: false, CopySchema: copies && mesh.CopySchema, mesh.CopyWorkers, mesh.Line)
+                {
+                    Generated = true,
+                    Join = join,
+                });
+            }
+        }
+
+        /// <summary>Marks the sets some pair of nodes replicates both ways, and refuses loops that forward.</summary>
+        private void MarkMultiMasterSets(OrderedDictionary<string, SetConfig> sets, OrderedDictionary<string, SubscriptionConfig> subscriptions)
+        {
+            var carried = new HashSet<(string From, string To, string Set)>();
+            foreach (var sub in subscriptions.Values)
+            {
+                foreach (var set in sub.Sets)
+                {
+                    carried.Add((sub.From, sub.To, set));
+                }
+            }
+
+            var multi = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var sub in subscriptions.Values)
+            {
+                foreach (var set in sub.Sets.Where(set => carried.Contains((sub.To, sub.From, set))))
+                {
+                    multi.Add(set);
+                    if (sub.Forward)
+                    {
+                        Error(sub.Line, $"subscription '{sub.Name}': forward: true on a set replicated both ways between '{sub.From}' and '{sub.To}' ({set}) would send changes round in a loop; remove forward");
+                    }
+                }
+            }
+
+            foreach (var name in multi)
+            {
+                sets[name] = sets[name] with { MultiMaster = true };
             }
         }
 
@@ -449,6 +752,24 @@ internal static class ConfigLoader
             }
 
             return names;
+        }
+
+        internal static bool TryParseDuration(string text, out TimeSpan value)
+        {
+            value = TimeSpan.Zero;
+            var t = text.Trim();
+            var (digits, scale) = t.EndsWith("ms", StringComparison.Ordinal) ? (t[..^2], 0.001)
+                : t.EndsWith('s') ? (t[..^1], 1.0)
+                : t.EndsWith('m') ? (t[..^1], 60.0)
+                : t.EndsWith('h') ? (t[..^1], 3600.0)
+                : (t, 1.0);
+            if (!double.TryParse(digits, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n) || double.IsInfinity(n * scale))
+            {
+                return false;
+            }
+
+            value = TimeSpan.FromSeconds(n * scale);
+            return true;
         }
 
         private bool Boolean(

@@ -32,9 +32,52 @@ internal sealed record NodeConfig(string Name, string ConnInfo, int Line)
 /// <summary>A named group of tables (exact names or glob patterns) replicated together.</summary>
 internal sealed record SetConfig(string Name, IReadOnlyList<TablePattern> Tables, int Line)
 {
+    /// <summary>The nodes that all write this set and replicate it to each other (<c>mesh:</c>), or null.</summary>
+    public MeshConfig? Mesh { get; init; }
+
+    /// <summary>The set's conflict policy as written (<c>conflicts:</c>), or null when the file gives none.</summary>
+    public Conflicts.ConflictPolicy? Conflicts { get; init; }
+
+    /// <summary>Tables whose entry overrides the set's policy, in file order (the first match wins).</summary>
+    public IReadOnlyList<TablePolicy> TablePolicies { get; init; } = [];
+
+    /// <summary>
+    /// Replicated in both directions between some nodes (a mesh, or explicit subscriptions both ways): conflicts are
+    /// then detected and resolved, with <c>latest</c> unless the file says otherwise.
+    /// </summary>
+    public bool MultiMaster { get; init; }
+
     /// <summary>True when any entry of the set matches the table.</summary>
     public bool Matches(string schema, string table) => Tables.Any(t => t.Matches(schema, table));
+
+    /// <summary>The policy applied to a table of this set, or null when its conflicts are not handled (one-way replication).</summary>
+    public Conflicts.ConflictPolicy? PolicyFor(string schema, string table) =>
+        TablePolicies.FirstOrDefault(t => t.Table.Matches(schema, table))?.Policy
+        ?? Conflicts ?? (MultiMaster ? global::Navette.Conflicts.ConflictPolicy.Latest : null);
+
+    /// <summary>Whether any table of the set has its conflicts handled.</summary>
+    public bool HandlesConflicts => MultiMaster || Conflicts is not null || TablePolicies.Count > 0;
 }
+
+/// <summary>A <c>tables</c> entry written as a mapping, with its own conflict policy.</summary>
+internal sealed record TablePolicy(TablePattern Table, Conflicts.ConflictPolicy Policy);
+
+/// <summary>
+/// <c>mesh:</c> on a set. The first node is the seed: every other member gets its initial copy from it, and starts
+/// reading the other members where the seed's copy left them, which is also how a node joins a running mesh.
+/// </summary>
+internal sealed record MeshConfig(IReadOnlyList<string> Nodes, bool InitialCopy, int CopyWorkers, bool CopySchema, int Line)
+{
+    public string Seed => Nodes[0];
+
+    public static string SubscriptionName(string from, string to) => $"mesh_{from}_{to}";
+}
+
+/// <summary>
+/// How a mesh subscription Y → X of a joining node X starts: where the seed's copy (seed → X) found the seed's own
+/// subscription from Y (<see cref="SeedSubscription"/>, Y → seed) in its snapshot.
+/// </summary>
+internal sealed record MeshJoin(string CopySubscription, string SeedSubscription);
 
 /// <summary>Replication of some sets from one node to another.</summary>
 internal sealed record SubscriptionConfig(
@@ -48,6 +91,12 @@ internal sealed record SubscriptionConfig(
     int CopyWorkers,
     int Line)
 {
+    /// <summary>Generated from a set's <c>mesh:</c> rather than written in the file.</summary>
+    public bool Generated { get; init; }
+
+    /// <summary>For a mesh member joining through the seed's copy: where this subscription starts (see <see cref="MeshJoin"/>).</summary>
+    public MeshJoin? Join { get; init; }
+
     public const bool DefaultInitialCopy = true;
     public const bool DefaultForward = false;
     public const bool DefaultCopySchema = false;

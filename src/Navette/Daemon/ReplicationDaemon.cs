@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Navette.Config;
+using Navette.Conflicts;
 
 namespace Navette.Daemon;
 
@@ -11,7 +12,16 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
         WithErrorDetail(config.Nodes[sub.From].ToNpgsqlConnectionString()),
         WithErrorDetail(config.Nodes[sub.To].ToNpgsqlConnectionString()),
         sub.Sets.Select(Sql.PublicationName).ToArray(),
-        sub.InitialCopy, sub.Forward, sub.CopyWorkers);
+        sub.InitialCopy, sub.Forward, sub.CopyWorkers)
+    {
+        Conflicts = ConflictRules.For(config, sub),
+        SubscriptionOrigins = config.Subscriptions.Values.ToDictionary(s => s.Name, s => s.From),
+        Join = sub.Join is { } join ? new MeshJoinPlan(join.CopySubscription) : null,
+        Joiners = config.Subscriptions.Values
+            .Where(s => s.Join?.CopySubscription == sub.Name)
+            .Select(s => new JoinerPlan(s.Name, s.From, WithErrorDetail(config.Nodes[s.From].ToNpgsqlConnectionString()), s.Join!.SeedSubscription))
+            .ToList(),
+    };
 
     /// <summary>
     /// An error's detail ("Failing row contains (...)", "Key (id)=(7) already exists") is what tells the operator

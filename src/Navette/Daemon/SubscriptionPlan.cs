@@ -1,3 +1,5 @@
+using Navette.Conflicts;
+
 namespace Navette.Daemon;
 
 /// <summary>Everything a worker needs to run one subscription, resolved from the configuration.</summary>
@@ -10,4 +12,33 @@ internal sealed record SubscriptionPlan(
     IReadOnlyList<string> Publications,
     bool InitialCopy,
     bool Forward,
-    int CopyWorkers);
+    int CopyWorkers)
+{
+    /// <summary>The tables' conflict policies, or null when the subscription applies without conflict detection.</summary>
+    public ConflictRules? Conflicts { get; init; }
+
+    /// <summary>Every subscription of the configuration and the node it reads from (to tell which node wrote a row).</summary>
+    public IReadOnlyDictionary<string, string> SubscriptionOrigins { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Set for a mesh member's subscription that starts where the seed's copy to its node left it.</summary>
+    public MeshJoinPlan? Join { get; init; }
+
+    /// <summary>For the seed's copy to a mesh member: the member's other subscriptions, which start from this copy's snapshot.</summary>
+    public IReadOnlyList<JoinerPlan> Joiners { get; init; } = [];
+
+    /// <summary>
+    /// Commit applied transactions without waiting for the WAL flush, confirming to the origin only what PostgreSQL
+    /// reports flushed. Used where every source transaction is its own target transaction (conflict handling).
+    /// </summary>
+    public bool AsyncCommit => Conflicts is not null;
+}
+
+/// <summary>Waits for the copy subscription <see cref="CopySubscription"/> to position this one.</summary>
+internal sealed record MeshJoinPlan(string CopySubscription);
+
+/// <summary>
+/// A subscription Y → X of a mesh member X that the seed's copy to X positions: <see cref="Subscription"/> (Y → X)
+/// starts where the seed's <see cref="SeedSubscription"/> (Y → seed) was in the copy's snapshot.
+/// <see cref="FromConnectionString"/> is Y, where the copy writes a fence first.
+/// </summary>
+internal sealed record JoinerPlan(string Subscription, string FromNode, string FromConnectionString, string SeedSubscription);

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Navette.Apply;
 using Navette.Capture;
+using Navette.Conflicts;
 using Navette.Sync;
 using Npgsql;
 using NpgsqlTypes;
@@ -44,6 +45,13 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
     /// good ones before the culprit commit and the subscription stops exactly at the one that fails.
     /// </summary>
     private NpgsqlLogSequenceNumber _isolateUpTo = NpgsqlLogSequenceNumber.Invalid;
+    /// <summary>End LSN of the last source transaction whose rows were committed on the target by this attempt.</summary>
+    private long _lastWrittenEnd;
+    /// <summary>Released when an applied transaction queued rows to send again.</summary>
+    private readonly SemaphoreSlim _resend = new(0);
+    private static readonly TimeSpan ResendInterval = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan TombstoneRetention = TimeSpan.FromHours(24);
+    private static readonly TimeSpan TombstoneSweepInterval = TimeSpan.FromMinutes(10);
 
     public SubscriptionPlan Plan => plan;
     public int Restarts { get; private set; }
@@ -111,13 +119,20 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
     public async Task RunOnceAsync(CancellationToken ct)
     {
         var state = await ReadStateAsync(ct);
+        if (plan.Join is not null && state == WorkerState.Initializing && !plan.InitialCopy)
+        {
+            await MeshJoin.WaitForCopyAsync(plan, ReadStateAsync, log, ct);
+            _healthy = true;
+        }
         if (state is WorkerState.Initializing or WorkerState.Copying && plan.InitialCopy)
         {
-            var copy = new InitialCopy(plan.Name, plan.SourceConnectionString, plan.TargetConnectionString, plan.Publications, plan.CopyWorkers, log);
+            var join = new MeshJoin(plan, log);
+            var copy = new InitialCopy(plan.Name, plan.SourceConnectionString, plan.TargetConnectionString, plan.Publications, plan.CopyWorkers, log,
+                join.FenceOthersAsync, join.ReadPositionsAsync);
             // 'copying' is recorded once the target tables are checked empty and before any row is written, and must
             // not be lost: it is what tells the next attempt that the target tables may hold a partial copy to empty.
             var consistent = await copy.RunAsync(resuming: state == WorkerState.Copying, SetCopyingAsync, ct);
-            await FinishCopyAsync(consistent, ct); // also clears any error of earlier attempts
+            await FinishCopyAsync(consistent, join, ct); // also clears any error of earlier attempts
             _healthy = true;
             _failing = false;
         }
@@ -130,7 +145,10 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
     {
         // The writer comes first: it takes the replication origin, which waits out any session of an earlier
         // attempt (or of a killed process) still finishing on the target. Only then is the progress final.
-        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct);
+        var conflicts = plan.Conflicts is { } rules
+            ? new ConflictApplier(plan.Name, plan.FromNode, rules, new OriginMap(plan.ToNode, plan.SubscriptionOrigins), plan.TargetConnectionString, log)
+            : null;
+        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit);
         NpgsqlLogSequenceNumber start;
         await using (var conn = new NpgsqlConnection(plan.TargetConnectionString))
         {
@@ -157,15 +175,20 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
         }, CancellationToken.None);
         var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, stopApply.Token), CancellationToken.None);
         var watcher = Task.Run(() => WatchAsync(stream, stopApply.Token), CancellationToken.None);
+        var resender = plan.Conflicts is null ? Task.CompletedTask : Task.Run(() => ResendLoopAsync(stopApply.Token), CancellationToken.None);
 
         var first = await Task.WhenAny(reader, applier);
         if (first == applier && ct.IsCancellationRequested && !reader.IsCompleted)
+        {
+            if (plan.AsyncCommit)
+                await ConfirmFlushedAsync(stream, CancellationToken.None);
             await SendFinalFeedbackAsync(stream);
+        }
         await stopApply.CancelAsync();
         await stopRead.CancelAsync();
         try
         {
-            await Task.WhenAll(reader, applier, watcher);
+            await Task.WhenAll(reader, applier, watcher, resender);
         }
         catch
         {
@@ -202,7 +225,9 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             batch.Clear();
             var changes = 0;
             long bytes = 0;
-            var limit = _isolateUpTo == NpgsqlLogSequenceNumber.Invalid ? MaxTransactionsPerBatch : 1;
+            // With conflict handling each source transaction is its own target transaction: its commit time is the
+            // version of the rows it writes.
+            var limit = _isolateUpTo == NpgsqlLogSequenceNumber.Invalid && plan.Conflicts is null ? MaxTransactionsPerBatch : 1;
             while (batch.Count < limit && changes < MaxChangesPerBatch && bytes < MaxBytesPerBatch && input.TryRead(out var tx))
             {
                 batch.Add(tx);
@@ -232,13 +257,17 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
                 var secs = Math.Max((clock.Elapsed - t0).TotalSeconds, 1e-3);
                 _rowsPerSecond = _rowsPerSecond == 0 ? rows / secs : 0.8 * _rowsPerSecond + 0.2 * (rows / secs);
                 log.LogDebug("subscription {Subscription}: applied {Txns} transactions, {Rows} rows up to {Lsn} in {Ms:F0} ms", plan.Name, batch.Count, rows, batch[^1].EndLsn, secs * 1000);
+                Interlocked.Exchange(ref _lastWrittenEnd, (long)(ulong)batch[^1].EndLsn);
+                if (writer.LastQueuedRebroadcasts) _resend.Release();
                 // The batch's commit also cleared any error shown for the subscription.
                 _healthy = true;
                 _failing = false;
             }
             if (_isolateUpTo != NpgsqlLogSequenceNumber.Invalid && batch[^1].EndLsn >= _isolateUpTo)
                 _isolateUpTo = NpgsqlLogSequenceNumber.Invalid;
-            lock (_confirmLock) stream.Confirm(batch[^1].EndLsn);
+            // With asynchronous commit the watcher confirms what PostgreSQL reports flushed instead.
+            if (!plan.AsyncCommit)
+                lock (_confirmLock) stream.Confirm(batch[^1].EndLsn);
             Interlocked.Add(ref _appliedTransactions, batch.Count);
         }
     }
@@ -295,6 +324,10 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
                 var seen = stream.TransactionsSeen;
                 var received = stream.LastReceived;
                 var caughtUp = stream.BetweenTransactions && Interlocked.Read(ref _appliedTransactions) == seen && stream.TransactionsSeen == seen;
+                // Asynchronous commit: only what is flushed is confirmed, and the keepalive position only once every
+                // applied transaction is flushed too.
+                if (plan.AsyncCommit && await ConfirmFlushedAsync(stream, ct) < new NpgsqlLogSequenceNumber((ulong)Interlocked.Read(ref _lastWrittenEnd)))
+                    caughtUp = false;
                 if (!caughtUp) continue;
                 if (received > stream.ConfirmedLsn)
                     lock (_confirmLock) stream.Confirm(received);
@@ -313,6 +346,53 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
         catch (OperationCanceledException) { }
     }
 
+    /// <summary>Confirms to the origin the position PostgreSQL has flushed on the target (asynchronous commit); returns it.</summary>
+    private async Task<NpgsqlLogSequenceNumber> ConfirmFlushedAsync(ChangeStream stream, CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(plan.TargetConnectionString);
+        await conn.OpenAsync(ct);
+        var flushed = await ApplyWriter.ReadProgressAsync(conn, plan.Name, ct);
+        if (flushed != NpgsqlLogSequenceNumber.Invalid)
+            lock (_confirmLock) stream.Confirm(flushed);
+        return flushed;
+    }
+
+    /// <summary>
+    /// Sends again the rows this node kept in conflicts (see <see cref="Rebroadcaster"/>), as soon as an applied
+    /// transaction queued some and every few seconds for what an earlier run left; forgets old tombstones now and then.
+    /// </summary>
+    private async Task ResendLoopAsync(CancellationToken ct)
+    {
+        var resender = new Rebroadcaster(plan.TargetConnectionString, plan.Name, log);
+        var sweep = Stopwatch.StartNew();
+        var first = true;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                if (!first) await _resend.WaitAsync(ResendInterval, ct);
+                first = false;
+                try
+                {
+                    var sent = await resender.DrainAsync(ct);
+                    if (sent > 0) log.LogDebug("subscription {Subscription}: sent {Count} row(s) kept in conflicts again", plan.Name, sent);
+                    if (sweep.Elapsed >= TombstoneSweepInterval)
+                    {
+                        sweep.Restart();
+                        await using var conn = new NpgsqlConnection(plan.TargetConnectionString);
+                        await conn.OpenAsync(ct);
+                        await Rebroadcaster.ForgetOldTombstonesAsync(conn, TombstoneRetention, ct);
+                    }
+                }
+                catch (Exception e) when (e is NpgsqlException or NavetteException or InvalidOperationException && !ct.IsCancellationRequested)
+                {
+                    log.LogWarning("subscription {Subscription}: could not send rows kept in conflicts again ({Error}); retrying", plan.Name, Describe(e));
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
     private async Task<string> ReadStateAsync(CancellationToken ct)
     {
         await using var conn = new NpgsqlConnection(plan.TargetConnectionString);
@@ -323,7 +403,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
                ?? throw new NavetteException($"subscription {plan.Name} is not installed on node {plan.ToNode}; run navette apply first");
     }
 
-    private async Task FinishCopyAsync(NpgsqlLogSequenceNumber consistent, CancellationToken ct)
+    private async Task FinishCopyAsync(NpgsqlLogSequenceNumber consistent, MeshJoin join, CancellationToken ct)
     {
         await using var conn = new NpgsqlConnection(plan.TargetConnectionString);
         await conn.OpenAsync(ct);
@@ -343,6 +423,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             cmd.Parameters.AddWithValue(plan.Name);
             await cmd.ExecuteNonQueryAsync(ct);
         }
+        await join.PositionAsync(conn, tx, ct);
         await tx.CommitAsync(ct);
     }
 

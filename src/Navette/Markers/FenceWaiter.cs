@@ -16,9 +16,61 @@ internal sealed class FenceWaiter(NavetteConfig config)
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// Where conflicts are resolved, a node that kept its own row sends it again after applying the change that lost;
+    /// such a re-send can start after this wait's fence was written. So the wait repeats until a whole round saw no
+    /// re-send queued or sent on any node.
+    /// </summary>
     public async Task<IReadOnlyList<Pending>> WaitAsync(TimeSpan timeout, Action<string>? progress, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
+        var resolving = config.Subscriptions.Values.Where(s => s.Sets.Any(set => config.Sets[set].HandlesConflicts)).Select(s => s.To).Distinct().ToList();
+        while (true)
+        {
+            var before = resolving.Count > 0 ? await ResendStateAsync(resolving, ct) : null;
+            var pending = await RoundAsync(clock, timeout, progress, ct);
+            if (pending.Count > 0 || before is null) return pending;
+            var after = await ResendStateAsync(resolving, ct);
+            if (after.All(a => a.Value.Queued == 0 && before.TryGetValue(a.Key, out var b) && b.Queued == 0 && b.LastId == a.Value.LastId))
+                return [];
+            if (clock.Elapsed >= timeout)
+                return resolving.Select(n => new Pending("(re-sends of rows kept in conflicts)", n, [n])).ToList();
+            progress?.Invoke("rows kept in conflicts are being sent again; waiting one more round");
+        }
+    }
+
+    /// <summary>Per node: the last re-send ever queued and how many are still queued.</summary>
+    private async Task<Dictionary<string, (long LastId, long Queued)>> ResendStateAsync(List<string> nodes, CancellationToken ct)
+    {
+        var result = new Dictionary<string, (long, long)>();
+        foreach (var node in nodes)
+        {
+            var cs = config.Nodes[node].ToNpgsqlConnectionString();
+            try
+            {
+                await using var conn = new NpgsqlConnection(cs);
+                await conn.OpenAsync(ct);
+                await using var cmd = new NpgsqlCommand(
+                    "SELECT (SELECT last_value FROM navette.rebroadcast_id_seq), (SELECT count(*) FROM navette.rebroadcast)", conn);
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                await r.ReadAsync(ct);
+                result[node] = (r.GetInt64(0), r.GetInt64(1));
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                result[node] = (0, 0); // catalog older than conflict handling: nothing is ever re-sent there
+            }
+            catch (Exception e) when (Transient(e, ct))
+            {
+                ClearPool(cs);
+                result[node] = (-1, 1); // unknown: counts as busy, so one more round runs
+            }
+        }
+        return result;
+    }
+
+    private async Task<IReadOnlyList<Pending>> RoundAsync(Stopwatch clock, TimeSpan timeout, Action<string>? progress, CancellationToken ct)
+    {
         var origins = config.Subscriptions.Values.Select(s => s.From).Distinct().ToList();
         var fences = new Dictionary<string, Guid>();
         foreach (var node in origins)

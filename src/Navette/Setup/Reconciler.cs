@@ -21,6 +21,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
     /// <summary>copy_schema: per target node, the missing tables to create there (and what they need).</summary>
     private readonly Dictionary<string, SchemaCopyPlan> _schemaCopies = new();
 
+    private MultiMasterSetup? _multiMaster;
+
     public IReadOnlyList<string> Actions => _actions;
 
     public async Task<IReadOnlyList<string>> RunAsync(CancellationToken ct)
@@ -45,6 +47,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 if (applied.Count > 0)
                     _actions.Add($"node {name}: navette catalog installed/upgraded to version {applied[^1]}");
             }
+            _actions.AddRange(await _multiMaster!.ReconcileAsync(conns, ct));
             foreach (var (name, conn) in conns)
                 await ReconcilePublicationsAsync(name, conn, ct);
             foreach (var sub in config.Subscriptions.Values)
@@ -175,6 +178,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
         }
 
         await CheckExistingStateAsync(conns, superusers, ct);
+        _multiMaster = new MultiMasterSetup(config, _resolved);
+        await _multiMaster.CheckAsync(conns, _problems, ct);
 
         // Try each copy_schema plan in a transaction that is rolled back: what the target refuses is a problem now,
         // not a half-applied change later.
@@ -354,7 +359,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
 
         if (state is null)
         {
-            var initial = sub.InitialCopy ? "initializing" : "streaming";
+            // A mesh member's subscription from another member waits for the seed's copy to position it.
+            var initial = sub.InitialCopy || sub.Join is not null ? "initializing" : "streaming";
             await using var cmd = new NpgsqlCommand(
                 "INSERT INTO navette.subscription (name, origin_node, sets, forward, state) VALUES ($1, $2, $3, $4, $5)", to);
             cmd.Parameters.AddWithValue(sub.Name);
@@ -363,7 +369,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             cmd.Parameters.AddWithValue(sub.Forward);
             cmd.Parameters.AddWithValue(initial);
             await cmd.ExecuteNonQueryAsync(ct);
-            _actions.Add($"node {sub.To}: subscription {sub.Name} registered ({(sub.InitialCopy ? "initial copy on first run" : "no initial copy")})");
+            _actions.Add($"node {sub.To}: subscription {sub.Name} registered ({(sub.InitialCopy ? "initial copy on first run" : sub.Join is not null ? $"starts where {sub.Join.CopySubscription}'s copy leaves it" : "no initial copy")})");
             state = initial;
         }
         else
@@ -382,6 +388,13 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
 
         if (!slotExists)
         {
+            if (sub.Join is not null && state == "initializing")
+            {
+                // Before the seed's copy starts: the copy waits on the seed for a fence written after this point.
+                await ExecAsync(from, $"SELECT pg_create_logical_replication_slot({Sql.Literal(slot)}, 'pgoutput')", ct);
+                _actions.Add($"node {sub.From}: slot {slot} created (streaming starts where the copy of {sub.Join.CopySubscription} leaves it)");
+                return;
+            }
             if (state is "initializing" or "copying")
                 return; // the worker creates the slot together with the snapshot it copies under
             if (!sub.InitialCopy && state == "streaming" && !await NodeInspector.HasProgressAsync(to, origin, ct))

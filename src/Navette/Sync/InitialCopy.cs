@@ -14,9 +14,13 @@ namespace Navette.Sync;
 /// Copies every table of a subscription under the snapshot exported by the creation of its slot, so that the
 /// stream starting at the slot's consistent point carries exactly the transactions the copy did not see.
 /// </summary>
+/// <param name="beforeSnapshot">Runs just before the slot (and its snapshot) is created.</param>
+/// <param name="underSnapshot">Runs once on a source connection inside the copy's snapshot: reads what the copied data includes.</param>
 internal sealed class InitialCopy(
     string subscription, string sourceConnectionString, string targetConnectionString,
-    IReadOnlyList<string> publications, int workers, ILogger log)
+    IReadOnlyList<string> publications, int workers, ILogger log,
+    Func<CancellationToken, Task>? beforeSnapshot = null,
+    Func<NpgsqlConnection, NpgsqlTransaction, CancellationToken, Task>? underSnapshot = null)
 {
     private readonly ConcurrentDictionary<CopyTable, TableProgress> _progress = new();
     private List<(Guid Id, DateTime At, string Node)>? _fences;
@@ -56,6 +60,8 @@ internal sealed class InitialCopy(
 
         var slot = Sql.SlotName(subscription);
         await DropSlotIfInactiveAsync(source, slot, ct);
+        if (beforeSnapshot is not null)
+            await beforeSnapshot(ct);
 
         var csb = new NpgsqlConnectionStringBuilder(sourceConnectionString) { ApplicationName = Sql.ApplicationName(subscription) + "_copy", Options = ChangeStream.SessionOptions };
         await using var repl = new LogicalReplicationConnection(csb.ConnectionString);
@@ -145,7 +151,11 @@ internal sealed class InitialCopy(
         var tagged = await TagWithOriginAsync(target, index, ct);
 
         if (copyFences)
+        {
             _fences = await ReadFencesAsync(source, srcTx, ct);
+            if (underSnapshot is not null)
+                await underSnapshot(source, srcTx, ct);
+        }
 
         var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
         try
