@@ -441,6 +441,11 @@ internal sealed class ConflictApplier(
     {
         var complete = true;
         await using var batch = new NpgsqlBatch(conn, tx);
+        var lockIds = keys.SelectMany(kv => kv.Value.Select(k => ConflictSql.LockId(targets[kv.Key].QualifiedName, k))).Distinct().Order().ToArray();
+        var (lockSql, lockParams) = ConflictSql.LockKeys(lockIds);
+        var locks = new NpgsqlBatchCommand(lockSql);
+        locks.Parameters.AddRange(lockParams);
+        batch.BatchCommands.Add(locks);
         var order = new List<(SourceRelation Rel, bool Tombstones)>();
         foreach (var (rel, list) in keys)
         {
@@ -457,6 +462,7 @@ internal sealed class ConflictApplier(
             order.Add((rel, true));
         }
         await using var r = await batch.ExecuteReaderAsync(ct);
+        await r.NextResultAsync(ct); // past the locks
         var command = 0;
         do
         {

@@ -41,7 +41,10 @@ internal static class ConflictSql
     {
         var p = new Parameters();
         var unnest = KeyUnnest(rel, keys, p);
-        var sb = new StringBuilder("SELECT v.ord::int4, t.xmin::text, x.timestamp, x.roident::int8, CASE WHEN x.roident = ANY(")
+        // The commit time and origin are computed in the select list, from the row version finally locked: when
+        // FOR UPDATE waits for a concurrent writer, PostgreSQL re-reads the row but would keep a lateral join's old result.
+        var sb = new StringBuilder("SELECT v.ord::int4, t.xmin::text, pg_catalog.pg_xact_commit_timestamp(t.xmin), ")
+            .Append("(pg_catalog.pg_xact_commit_timestamp_origin(t.xmin)).roident::int8, CASE WHEN (pg_catalog.pg_xact_commit_timestamp_origin(t.xmin)).roident = ANY(")
             .Append(p.Add(fromIds, NpgsqlDbType.Array | NpgsqlDbType.Oid))
             .Append(") THEN NULL ELSE pg_catalog.to_jsonb(t)::text END FROM ").Append(unnest)
             .Append(" JOIN ").Append(target.OnlyName).Append(" AS t ON ");
@@ -51,7 +54,7 @@ internal static class ConflictSql
             sb.Append(i == 0 ? "" : " AND ").Append("t.").Append(Sql.Ident(rel.Columns[rel.KeyColumns[i]])).Append(' ')
                 .Append(column.EqualityOperator ?? "=").Append(" v.k").Append(i).Append("::").Append(column.CastType);
         }
-        sb.Append(" LEFT JOIN LATERAL pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) AS x ON true FOR UPDATE OF t");
+        sb.Append(" FOR UPDATE OF t");
         return (sb.ToString(), p.ToArray());
     }
 
@@ -60,12 +63,42 @@ internal static class ConflictSql
     {
         var p = new Parameters();
         var unnest = KeyUnnest(rel, keys, p);
-        var sb = new StringBuilder("SELECT v.ord::int4, x.timestamp, x.roident::int8 FROM ").Append(unnest)
+        var sb = new StringBuilder("SELECT v.ord::int4, pg_catalog.pg_xact_commit_timestamp(tb.xmin), (pg_catalog.pg_xact_commit_timestamp_origin(tb.xmin)).roident::int8 FROM ").Append(unnest)
             .Append(" JOIN navette.tombstone AS tb ON tb.table_oid = ").Append(p.Text(target.QualifiedName)).Append("::text::pg_catalog.regclass AND tb.key = pg_catalog.jsonb_build_array(");
         for (var i = 0; i < rel.KeyColumns.Length; i++)
             sb.Append(i == 0 ? "" : ", ").Append("v.k").Append(i).Append("::").Append(Column(target, rel, rel.KeyColumns[i]).CastType);
-        sb.Append(") LEFT JOIN LATERAL pg_catalog.pg_xact_commit_timestamp_origin(tb.xmin) AS x ON true FOR UPDATE OF tb");
+        sb.Append(") FOR UPDATE OF tb");
         return (sb.ToString(), p.ToArray());
+    }
+
+    /// <summary>
+    /// Serialises the apply sessions of one node (one per incoming subscription) on the keys they touch, present or
+    /// not: two changes of one key from two peers are then settled one after the other, each seeing the other's result.
+    /// The locks are taken in the order given, which the caller sorts, so two sessions never wait on each other in a cycle.
+    /// </summary>
+    public static (string, NpgsqlParameter[]) LockKeys(long[] sortedLockIds)
+    {
+        var p = new Parameters();
+        return ($"SELECT count(pg_catalog.pg_advisory_xact_lock(k)) FROM unnest({p.Add(sortedLockIds, NpgsqlDbType.Array | NpgsqlDbType.Bigint)}::int8[]) AS k", p.ToArray());
+    }
+
+    /// <summary>The advisory lock id of a key of a table (FNV-1a over its names and values).</summary>
+    public static long LockId(string table, string?[] key)
+    {
+        var h = 14695981039346656037UL;
+        void Mix(string? s)
+        {
+            foreach (var ch in s ?? "\u0000")
+            {
+                h ^= ch;
+                h *= 1099511628211UL;
+            }
+            h ^= 0x1f;
+            h *= 1099511628211UL;
+        }
+        Mix(table);
+        foreach (var v in key) Mix(v);
+        return unchecked((long)h);
     }
 
     /// <summary>Records (or refreshes) the delete of a key: the tombstone's xmin is this transaction, so it carries its version.</summary>
