@@ -33,13 +33,15 @@ internal static class NavetteCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var root = new RootCommand("Navette: PostgreSQL replication (one-way, cascades, many-to-one) over logical decoding.");
+        var root = new RootCommand("Navette: PostgreSQL replication (one-way, cascades, many-to-one, multi-master meshes) over logical decoding.");
         root.Options.Add(ConfigOption);
         root.Options.Add(VerboseOption);
         root.Subcommands.Add(ApplyCommand());
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(StatusCommand());
         root.Subcommands.Add(WaitCommand());
+        root.Subcommands.Add(ConflictsCommand());
+        root.Subcommands.Add(SequencesCommand());
         root.Subcommands.Add(DemoCommand.Create(VerboseOption));
         // SIGINT/SIGTERM cancel the token; the daemon then finishes or rolls back its current batch and records
         // its state, which can take longer than System.CommandLine's default grace of 2 s before a forced exit.
@@ -148,6 +150,65 @@ internal static class NavetteCommand
                                         + (p.LastError is null ? "" : $"; last error: {p.LastError}"));
             return ExitTimeout;
         }));
+        return cmd;
+    }
+
+    private static Command ConflictsCommand()
+    {
+        var since = new Option<DateTime?>("--since") { Description = "Only conflicts logged at or after this time (e.g. 2026-12-01T10:00Z)" };
+        var table = new Option<string?>("--table") { Description = "Only this table (schema.table)" };
+        var node = new Option<string?>("--node") { Description = "Only the conflicts this node resolved" };
+        var limit = new Option<int>("--limit") { Description = "At most this many conflicts, newest first", DefaultValueFactory = _ => 100 };
+        var json = new Option<bool>("--json") { Description = "Print JSON with both rows of every conflict" };
+        var cmd = new Command("conflicts", "Show the conflicts the nodes resolved (navette.conflict_log on each node), newest first.") { since, table, node, limit, json };
+        cmd.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            var (entries, unreachable) = await new Conflicts.ConflictReport(config).ReadAsync(pr.GetValue(node), pr.GetValue(since)?.ToUniversalTime(), pr.GetValue(table), pr.GetValue(limit), ct);
+            if (pr.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(entries, StatusJson.Options));
+            else
+                ConflictTable.Write(Console.Out, entries);
+            foreach (var u in unreachable) Console.Error.WriteLine("warning: " + u);
+            return unreachable.Count > 0 ? ExitFailure : ExitOk;
+        }));
+
+        var keep = new Option<string>("--keep") { Description = "incoming (apply the incoming change), local (keep the local row) or skip (drop the change)", Required = true };
+        var id = new Option<long?>("--id") { Description = "The conflict's id (with --node)" };
+        var onNode = new Option<string?>("--node") { Description = "The node that logged the conflict" };
+        var sub = new Option<string?>("--subscription", "-s") { Description = "Every conflict this subscription stopped on" };
+        var resolve = new Command("resolve", "Decide conflicts that stopped a subscription (policy abort); it resumes and applies the decision.") { keep, id, onNode, sub };
+        resolve.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            var n = await new Conflicts.ConflictReport(config).ResolveAsync(pr.GetValue(onNode), pr.GetValue(id), pr.GetValue(sub), pr.GetValue(keep)!, ct);
+            if (n == 0)
+            {
+                Console.Error.WriteLine("no aborted conflict matches; navette conflicts shows them (outcome aborted)");
+                return ExitFailure;
+            }
+            Console.WriteLine($"{n} conflict(s) decided ({pr.GetValue(keep)}); the stopped subscription applies the decision at its next attempt");
+            return ExitOk;
+        }));
+        cmd.Subcommands.Add(resolve);
+        return cmd;
+    }
+
+    private static Command SequencesCommand()
+    {
+        var set = new Option<string>("--set") { Description = "The set written on several nodes", Required = true };
+        var step = new Option<int?>("--step") { Description = $"The increment every node uses (default {Setup.SequencePartitioner.DefaultStep}, or the number of nodes if more)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the statements without running them" };
+        var partition = new Command("partition", "Give each node of a mesh its own values of the sequences the set's tables own (same increment, a remainder per node).") { set, step, dryRun };
+        partition.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            foreach (var a in await new Setup.SequencePartitioner(config).PartitionAsync(pr.GetValue(set)!, pr.GetValue(step), pr.GetValue(dryRun), ct))
+                Console.WriteLine("  " + a);
+            return ExitOk;
+        }));
+        var cmd = new Command("sequences", "Sequences of tables written on several nodes.");
+        cmd.Subcommands.Add(partition);
         return cmd;
     }
 }

@@ -55,6 +55,8 @@ internal static class NodeQueries
 
     public static async Task<string?> StateAsync(LocalCluster target, string name) => (await SubscriptionAsync(target, name))?.State;
 
+    public static async Task<string?> ErrorAsync(LocalCluster target, string name) => (await SubscriptionAsync(target, name))?.Error;
+
     internal sealed record SlotRow(bool Active, long UnconfirmedBytes, long RetainedBytes, string ConfirmedFlush, string RestartLsn);
 
     /// <summary>
