@@ -520,7 +520,7 @@ internal static class ConfigLoader
         /// </summary>
         private void GenerateMeshSubscriptions(OrderedDictionary<string, SetConfig> sets, OrderedDictionary<string, SubscriptionConfig> subscriptions)
         {
-            var explicitPairs = subscriptions.Values.ToDictionary(s => (s.From, s.To));
+            var explicitPairs = subscriptions.Values.GroupBy(s => (s.From, s.To)).ToDictionary(g => g.Key, g => g.First());
             var generated = new OrderedDictionary<(string From, string To), (List<string> Sets, MeshConfig Mesh, SetConfig First)>();
             foreach (var set in sets.Values.Where(s => s.Mesh is not null))
             {

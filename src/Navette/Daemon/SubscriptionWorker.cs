@@ -242,7 +242,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
                 try
                 {
                     // A batch is applied to the end even when shutdown is requested: it commits whole or not at all.
-                    rows = await writer.ApplyAsync(batch, _rowsPerSecond, CancellationToken.None);
+                    rows = await ApplyRetryingAsync(writer, batch);
                 }
                 catch (Exception e) when (e is NavetteException || e is PostgresException pg && !IsConnectionLevel(pg))
                 {
@@ -270,6 +270,29 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
                 lock (_confirmLock) stream.Confirm(batch[^1].EndLsn);
             Interlocked.Add(ref _appliedTransactions, batch.Count);
         }
+    }
+
+    /// <summary>
+    /// Applies a batch, trying again at once when PostgreSQL chose it as the victim of a deadlock or a serialization
+    /// failure with local writers (or the node's other apply sessions): nothing is wrong with the data.
+    /// </summary>
+    private async Task<int> ApplyRetryingAsync(ApplyWriter writer, List<SourceTransaction> batch)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await writer.ApplyAsync(batch, _rowsPerSecond, CancellationToken.None);
+            }
+            catch (Exception e) when (attempt < 10 && Retryable(e))
+            {
+                log.LogDebug("subscription {Subscription}: {Error}; applying the batch again (attempt {Attempt})", plan.Name, e.Message, attempt + 1);
+                await Task.Delay(TimeSpan.FromMilliseconds(20 * attempt));
+            }
+        }
+
+        static bool Retryable(Exception e) =>
+            (e as PostgresException ?? e.InnerException as PostgresException) is { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure };
     }
 
     /// <summary>Errors about the session or the server rather than the data: nothing to pin on a transaction.</summary>

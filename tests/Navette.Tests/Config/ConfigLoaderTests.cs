@@ -243,7 +243,7 @@ public class ConfigLoaderTests
         Assert.Equal(
             [
                 new ConfigError(File, 6, "set 'shop': 'tables' is required"),
-                new ConfigError(File, 7, "unknown key 'table' in set 'shop'; allowed: tables; did you mean 'tables'?"),
+                new ConfigError(File, 7, "unknown key 'table' in set 'shop'; allowed: tables, mesh, conflicts, priority, conflict_window, conflict_function; did you mean 'tables'?"),
             ],
             Errors(Nodes + "\nsets:\n  shop:\n    table: [public.a]\n"));
     }
@@ -417,7 +417,7 @@ public class ConfigLoaderTests
     [InlineData("  shop: { tables: [] }", 6, "set 'shop': 'tables' must be a non-empty list of table names, e.g. [public.orders]")]
     [InlineData("  shop: { tables: public.orders }", 6, "set 'shop': 'tables' must be a non-empty list of table names, e.g. [public.orders]")]
     [InlineData("  shop: { tables: }", 6, "set 'shop': 'tables' must be a non-empty list of table names, e.g. [public.orders]")]
-    [InlineData("  shop: { tables: [public.a, { x: y }] }", 6, "set 'shop': each table entry must be a string like public.orders")]
+    [InlineData("  shop: { tables: [public.a, [x]] }", 6, "set 'shop': each table entry must be a string like public.orders, or a mapping like { name: public.orders, conflicts: latest }")]
     [InlineData("  shop: { tables: [orders] }", 6, "set 'shop': 'orders' is not qualified with a schema; qualify it, e.g. public.orders")]
     [InlineData("  shop: { tables: [\"public.order[0-9]\"] }", 6, "set 'shop': 'public.order[0-9]' uses '[' or ']', which are not supported in patterns; use * or ?")]
     [InlineData("  shop: { tables: [a.b.c] }", 6, "set 'shop': 'a.b.c' has more than two parts; expected schema.table")]

@@ -25,6 +25,7 @@ internal sealed class MeshWorkload(IReadOnlyDictionary<string, LocalCluster> nod
 
     public IReadOnlyCollection<Write> Writes => _writes;
     public int Transactions;
+    public int Deadlocks;
 
     public async Task RunAsync(TimeSpan duration, CancellationToken ct = default)
     {
@@ -40,6 +41,8 @@ internal sealed class MeshWorkload(IReadOnlyDictionary<string, LocalCluster> nod
         while (DateTime.UtcNow < until && !ct.IsCancellationRequested)
         {
             var written = new List<Write>();
+            try
+            {
             await using (var tx = await conn.BeginTransactionAsync(ct))
             {
                 var ops = random.Next(1, 4);
@@ -68,6 +71,14 @@ internal sealed class MeshWorkload(IReadOnlyDictionary<string, LocalCluster> nod
                 }
                 await tx.CommitAsync(ct);
                 if (xid is not null) foreach (var w in written) _writes.Add(w with { Xid = xid });
+            }
+            }
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+            {
+                // Two writers of the same rows (this one and an apply session) in opposite orders: one of them is
+                // rolled back, as with any concurrent writers; nothing of it was written.
+                Interlocked.Increment(ref Deadlocks);
+                continue;
             }
             Interlocked.Increment(ref Transactions);
             await Task.Delay(random.Next(2, 12), ct);
