@@ -359,8 +359,10 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
 
         if (state is null)
         {
-            // A mesh member's subscription from another member waits for the seed's copy to position it.
-            var initial = sub.InitialCopy || sub.Join is not null ? "initializing" : "streaming";
+            // A mesh member's subscription from another member waits for the seed's copy to position it, unless that
+            // copy is long over: the member was there already, and what the other (new) member writes starts now.
+            var joins = sub.Join is not null && await CopyPendingAsync(to, sub.Join.CopySubscription, ct);
+            var initial = sub.InitialCopy || joins ? "initializing" : "streaming";
             await using var cmd = new NpgsqlCommand(
                 "INSERT INTO navette.subscription (name, origin_node, sets, forward, state) VALUES ($1, $2, $3, $4, $5)", to);
             cmd.Parameters.AddWithValue(sub.Name);
@@ -369,7 +371,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             cmd.Parameters.AddWithValue(sub.Forward);
             cmd.Parameters.AddWithValue(initial);
             await cmd.ExecuteNonQueryAsync(ct);
-            _actions.Add($"node {sub.To}: subscription {sub.Name} registered ({(sub.InitialCopy ? "initial copy on first run" : sub.Join is not null ? $"starts where {sub.Join.CopySubscription}'s copy leaves it" : "no initial copy")})");
+            _actions.Add($"node {sub.To}: subscription {sub.Name} registered ({(sub.InitialCopy ? "initial copy on first run" : joins ? $"starts where {sub.Join!.CopySubscription}'s copy leaves it" : "no initial copy")})");
             state = initial;
         }
         else
@@ -405,6 +407,14 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             }
             throw new NavetteException(MissingSlot(sub)); // found by the checks already, unless it changed since
         }
+    }
+
+    /// <summary>True while the subscription has not finished (or started) its initial copy on this target.</summary>
+    private static async Task<bool> CopyPendingAsync(NpgsqlConnection target, string subscription, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT state FROM navette.subscription WHERE name = $1", target);
+        cmd.Parameters.AddWithValue(subscription);
+        return await cmd.ExecuteScalarAsync(ct) is not string state || state is "initializing" or "copying";
     }
 
     private async Task DropOrphansAsync(string node, NpgsqlConnection conn, CancellationToken ct)
