@@ -12,39 +12,9 @@ SCALE=${SCALE:-50}
 TXNS=${TXNS:-20000}
 CLIENTS=${CLIENTS:-4}
 
-bash scripts/install-postgres.sh >/dev/null
-BIN=${NAVETTE_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-bash scripts/build.sh
-NAVETTE=(dotnet "$PWD/artifacts/navette/navette.dll")
+source bench/lib.sh
 
-ROOT=$(mktemp -d /tmp/navette-bench-XXXXXX)
-chmod 755 "$ROOT"
-AS_PG=()
-if [ "$(id -u)" -eq 0 ]; then AS_PG=(runuser -u postgres --); chown postgres "$ROOT"; fi
-PORTS=()
-cleanup() {
-  if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$ROOT"/*.log "$KEEP_LOGS"/ 2>/dev/null || true; fi
-  [ -n "${DAEMON:-}" ] && kill "$DAEMON" 2>/dev/null || true
-  for d in "$ROOT"/pg-*; do [ -d "$d" ] && "${AS_PG[@]}" "$BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
-  rm -rf "$ROOT"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_cluster() { # name -> prints port
-  local name=$1 port; port=$(free_port)
-  "${AS_PG[@]}" "$BIN/initdb" -D "$ROOT/pg-$name" -U postgres --auth=trust -E UTF8 >/dev/null
-  "${AS_PG[@]}" "$BIN/pg_ctl" -D "$ROOT/pg-$name" -l "$ROOT/pg-$name.log" -w start -o \
-    "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$ROOT -c wal_level=logical \
-     -c max_wal_senders=20 -c max_replication_slots=20 -c shared_buffers=512MB -c max_wal_size=8GB \
-     -c checkpoint_timeout=30min -c synchronous_commit=on -c fsync=on" >/dev/null
-  echo "$port"
-}
-now() { date +%s.%N; }
-psql_at() { local port=$1; shift; psql -X -q -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
-elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
-
-echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), .NET $(dotnet --version)"
+machine
 ORIGIN=$(start_cluster origin); DUMP=$(start_cluster dump); NAV=$(start_cluster navette); BUILTIN=$(start_cluster builtin)
 for p in $DUMP $NAV $BUILTIN; do psql_at "$p" -c "CREATE DATABASE bench" >/dev/null; done
 psql_at "$ORIGIN" -c "CREATE DATABASE bench" >/dev/null
@@ -128,9 +98,7 @@ until [ "$(psql_at "$BUILTIN" -d bench -Atc "SELECT coalesce(pg_replication_orig
 t1=$(now); BUILTIN_S=$(elapsed "$t0" "$t1")
 
 for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
-  a=$(psql_at "$ORIGIN" -d bench -Atc "SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM $t x")
-  b=$(psql_at "$NAV" -d bench -Atc "SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM $t x")
-  c=$(psql_at "$BUILTIN" -d bench -Atc "SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM $t x")
+  a=$(table_md5 "$ORIGIN" bench "$t"); b=$(table_md5 "$NAV" bench "$t"); c=$(table_md5 "$BUILTIN" bench "$t")
   [ "$a" = "$b" ] && [ "$a" = "$c" ] || { echo "   MISMATCH in $t (origin $a navette $b built-in $c)"; exit 1; }
 done
 echo "   all three copies identical to the origin after catch-up"
