@@ -8,7 +8,22 @@ internal sealed record NavetteConfig(
     string SourcePath,
     IReadOnlyDictionary<string, NodeConfig> Nodes,
     IReadOnlyDictionary<string, SetConfig> Sets,
-    IReadOnlyDictionary<string, SubscriptionConfig> Subscriptions);
+    IReadOnlyDictionary<string, SubscriptionConfig> Subscriptions)
+{
+    /// <summary>
+    /// Whether the subscription's target settles conflicts on the set's tables: the set names a policy, or it is written
+    /// on several nodes and the target is one of its writers (a read-only replica fed from a mesh never meets a conflict).
+    /// </summary>
+    public bool ResolvesConflicts(SubscriptionConfig sub, string set)
+    {
+        var s = Sets[set];
+        if (s.Conflicts is not null || s.TablePolicies.Count > 0) return true;
+        return s.MultiMaster && Subscriptions.Values.Any(o => o.From == sub.To && o.Sets.Contains(set));
+    }
+
+    /// <summary>Whether the subscription settles conflicts on any of its sets.</summary>
+    public bool ResolvesConflicts(SubscriptionConfig sub) => sub.Sets.Any(set => ResolvesConflicts(sub, set));
+}
 
 /// <summary>A PostgreSQL node. <see cref="ConnInfo"/> is the libpq conninfo exactly as written in the file.</summary>
 internal sealed record NodeConfig(string Name, string ConnInfo, int Line)

@@ -4,14 +4,14 @@ using Navette.Config;
 namespace Navette.Conflicts;
 
 /// <summary>The conflict policy of each table a subscription carries (null: changes are applied without detection).</summary>
-internal sealed class ConflictRules(IReadOnlyList<SetConfig> sets)
+internal sealed class ConflictRules(IReadOnlyList<(SetConfig Set, bool Resolves)> sets)
 {
     private readonly Dictionary<SourceRelation, ConflictPolicy?> _cache = new();
 
     public static ConflictRules? For(NavetteConfig config, SubscriptionConfig sub)
     {
-        var sets = sub.Sets.Select(s => config.Sets[s]).ToList();
-        return sets.Any(s => s.HandlesConflicts) ? new ConflictRules(sets) : null;
+        var sets = sub.Sets.Select(s => (config.Sets[s], config.ResolvesConflicts(sub, s))).ToList();
+        return sets.Any(s => s.Item2) ? new ConflictRules(sets) : null;
     }
 
     public ConflictPolicy? PolicyFor(SourceRelation rel)
@@ -24,5 +24,5 @@ internal sealed class ConflictRules(IReadOnlyList<SetConfig> sets)
     }
 
     public ConflictPolicy? PolicyFor(string schema, string table) =>
-        sets.FirstOrDefault(s => s.Matches(schema, table))?.PolicyFor(schema, table);
+        sets.FirstOrDefault(s => s.Set.Matches(schema, table)) is ({ } set, true) ? set.PolicyFor(schema, table) : null;
 }

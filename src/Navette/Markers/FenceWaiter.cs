@@ -24,7 +24,7 @@ internal sealed class FenceWaiter(NavetteConfig config)
     public async Task<IReadOnlyList<Pending>> WaitAsync(TimeSpan timeout, Action<string>? progress, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
-        var resolving = config.Subscriptions.Values.Where(s => s.Sets.Any(set => config.Sets[set].HandlesConflicts)).Select(s => s.To).Distinct().ToList();
+        var resolving = config.Subscriptions.Values.Where(config.ResolvesConflicts).Select(s => s.To).Distinct().ToList();
         while (true)
         {
             var before = resolving.Count > 0 ? await ResendStateAsync(resolving, ct) : null;

@@ -17,7 +17,7 @@ internal sealed class MultiMasterSetup(NavetteConfig config, IReadOnlyDictionary
 
     /// <summary>Nodes applying at least one subscription with conflict handling.</summary>
     private IEnumerable<string> ResolvingNodes => config.Subscriptions.Values
-        .Where(s => s.Sets.Any(set => config.Sets[set].HandlesConflicts)).Select(s => s.To).Distinct();
+        .Where(config.ResolvesConflicts).Select(s => s.To).Distinct();
 
     public async Task CheckAsync(Dictionary<string, NpgsqlConnection> conns, List<string> problems, CancellationToken ct)
     {
@@ -35,7 +35,7 @@ internal sealed class MultiMasterSetup(NavetteConfig config, IReadOnlyDictionary
             foreach (var setName in sub.Sets)
             {
                 var set = config.Sets[setName];
-                if (!set.HandlesConflicts || !resolved.TryGetValue((sub.From, setName), out var tables)) continue;
+                if (!config.ResolvesConflicts(sub, setName) || !resolved.TryGetValue((sub.From, setName), out var tables)) continue;
                 foreach (var table in tables.Where(t => set.PolicyFor(t.Schema, t.Name) is not null))
                 {
                     if (_triggers[sub.To].ContainsKey((table.Schema, table.Name))) continue;
