@@ -17,6 +17,7 @@ internal static class NavetteCommand
     public const int ExitFailure = 1;
     public const int ExitConfigError = 2;
     public const int ExitTimeout = 3;
+    public const int ExitDifferences = 4;
 
     private static readonly Option<string> ConfigOption = new("--config", "-c")
     {
@@ -41,6 +42,7 @@ internal static class NavetteCommand
         root.Subcommands.Add(StatusCommand());
         root.Subcommands.Add(WaitCommand());
         root.Subcommands.Add(ConflictsCommand());
+        root.Subcommands.Add(CompareCommand());
         root.Subcommands.Add(SequencesCommand());
         root.Subcommands.Add(DemoCommand.Create(VerboseOption));
         // SIGINT/SIGTERM cancel the token; the daemon then finishes or rolls back its current batch and records
@@ -209,6 +211,37 @@ internal static class NavetteCommand
         }));
         var cmd = new Command("sequences", "Sequences of tables written on several nodes.");
         cmd.Subcommands.Add(partition);
+        return cmd;
+    }
+
+    private static readonly Option<string?> SetSelector = new("--set") { Description = "Only the tables of this set" };
+    private static readonly Option<string?> TableSelector = new("--table") { Description = "Only this table (schema.table, or a pattern such as public.order_*)" };
+    private static readonly Option<string?> FromSelector = new("--from") { Description = "Only subscriptions from this node" };
+    private static readonly Option<string?> ToSelector = new("--to") { Description = "Only subscriptions to this node" };
+    private static readonly Option<int> ParallelOption = new("--parallel") { Description = "Ranges compared at once per table", DefaultValueFactory = _ => 4 };
+
+    private static Consistency.CompareSelection Selection(ParseResult pr) =>
+        new(pr.GetValue(SetSelector), pr.GetValue(TableSelector), pr.GetValue(FromSelector), pr.GetValue(ToSelector));
+
+    private static Command CompareCommand()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON, with the keys of every difference" };
+        var details = new Option<bool>("--details") { Description = "List the keys of the rows that differ" };
+        var cmd = new Command("compare", "Compare tables between each subscription's origin and target while both keep working (exit 0 only when identical).")
+            { SetSelector, TableSelector, FromSelector, ToSelector, ParallelOption, json, details };
+        cmd.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            using var logs = CreateLogs(pr.GetValue(VerboseOption));
+            var options = new Consistency.CompareOptions { Parallel = Math.Max(1, pr.GetValue(ParallelOption)) };
+            var results = await new Consistency.CompareRunner(config, options, logs.CreateLogger("navette.compare"))
+                .RunAsync(Selection(pr), pr.GetValue(json) ? null : m => Console.Error.WriteLine(m), ct);
+            if (pr.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(results.Select(CompareTable.Json), StatusJson.Options));
+            else
+                CompareTable.Write(Console.Out, results, pr.GetValue(details));
+            return results.Any(r => r.Error is not null) ? ExitFailure : results.All(r => r.Identical) ? ExitOk : ExitDifferences;
+        }));
         return cmd;
     }
 }

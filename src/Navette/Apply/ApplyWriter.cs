@@ -26,16 +26,18 @@ internal sealed class ApplyWriter : IAsyncDisposable
     private readonly Dictionary<SourceRelation, TargetTable> _targets = new();
     private readonly List<PendingCommand> _pending = new();
     private readonly ConflictApplier? _conflicts;
+    private readonly MarkerApplier? _markers;
     private NpgsqlBatch? _batch;
     private int _pendingParameters;
 
     private readonly record struct PendingCommand(SourceTransaction? Tx, RowChange Change, int Rows);
 
-    private ApplyWriter(NpgsqlConnection conn, string subscription, ConflictApplier? conflicts, ILogger log)
+    private ApplyWriter(NpgsqlConnection conn, string subscription, ConflictApplier? conflicts, MarkerApplier? markers, ILogger log)
     {
         _conn = conn;
         _subscription = subscription;
         _conflicts = conflicts;
+        _markers = markers;
         _log = log;
     }
 
@@ -52,8 +54,9 @@ internal sealed class ApplyWriter : IAsyncDisposable
     /// Commit without waiting for the WAL flush; the caller then confirms only positions PostgreSQL reports flushed
     /// (<see cref="ReadProgressAsync"/> with flush), so a crash of the target never loses what the origin was told is safe.
     /// </param>
+    /// <param name="recent">The transactions this stream applied, which compare and repair requests are checked against.</param>
     public static async Task<ApplyWriter> OpenAsync(string connectionString, string subscription, ILogger log, CancellationToken ct,
-        ConflictApplier? conflicts = null, bool asyncCommit = false)
+        ConflictApplier? conflicts = null, bool asyncCommit = false, Markers.RecentTransactions? recent = null)
     {
         var conn = new NpgsqlConnection(ApplyConnectionString(connectionString, subscription));
         await conn.OpenAsync(ct);
@@ -73,7 +76,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
             await conn.DisposeAsync();
             throw;
         }
-        return new ApplyWriter(conn, subscription, conflicts, log);
+        return new ApplyWriter(conn, subscription, conflicts, recent is null ? null : new MarkerApplier(subscription, recent, log), log);
     }
 
     public static string ApplyConnectionString(string connectionString, string subscription) =>
@@ -170,6 +173,13 @@ internal sealed class ApplyWriter : IAsyncDisposable
             for (var i = 0; i < changes.Count; i++)
             {
                 var c = changes[i];
+                if (Markers.MarkerTables.IsAction(c.Relation))
+                {
+                    // A compare or repair request: acted on here, after everything before it, instead of being written.
+                    await FlushAsync(ct);
+                    if (_markers is not null) await _markers.HandleAsync(_conn, tx, c, ct);
+                    continue;
+                }
                 var target = await TargetAsync(c.Relation, tx, ct);
                 switch (c.Kind)
                 {

@@ -120,6 +120,78 @@ internal static class CatalogMigrations
             );
             COMMENT ON TABLE navette.rebroadcast IS 'Rows (row_xmin set) or deletes (columns set) this node won a conflict with and must send again so the node that lost comes back in line.';
             """),
+        new(4, "in-stream compare and repair requests", """
+            CREATE TABLE navette.compare_request (
+                run          uuid NOT NULL,
+                chunk        int NOT NULL,
+                subscription text NOT NULL,
+                schema_name  text NOT NULL,
+                table_name   text NOT NULL,
+                key_columns  text[] NOT NULL,
+                columns      text[] NOT NULL,
+                lower_bound  text[],
+                upper_bound  text[],
+                detail       boolean NOT NULL,
+                row_count    bigint NOT NULL,
+                checksum     bigint,
+                checksum2    bigint,
+                keys         text[],
+                hashes       bigint[],
+                snap_xmin    xid8 NOT NULL,
+                snap_xmax    xid8 NOT NULL,
+                snap_xip     xid8[] NOT NULL,
+                snap_lsn     pg_lsn NOT NULL,
+                created_at   timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (run, chunk)
+            );
+            COMMENT ON TABLE navette.compare_request IS 'In-stream marker: a key range of a table summarised (or listed row by row) on the origin; the subscription''s applier computes the same on the target at the point of the stream where it arrives.';
+
+            CREATE TABLE navette.compare_result (
+                run          uuid NOT NULL,
+                chunk        int NOT NULL,
+                subscription text NOT NULL,
+                row_count    bigint NOT NULL,
+                checksum     bigint,
+                checksum2    bigint,
+                keys         text[],
+                hashes       bigint[],
+                unsettled    int NOT NULL,
+                computed_at  timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (run, chunk)
+            );
+            COMMENT ON TABLE navette.compare_result IS 'What the applier found for a compare request; unsettled counts the rows of the range changed by transactions the origin''s summary could not see but that the stream applied before it.';
+
+            CREATE TABLE navette.repair_request (
+                run          uuid NOT NULL,
+                batch        int NOT NULL,
+                subscription text NOT NULL,
+                schema_name  text NOT NULL,
+                table_name   text NOT NULL,
+                key_columns  text[] NOT NULL,
+                columns      text[] NOT NULL,
+                keys         text[] NOT NULL,
+                row_values   text[] NOT NULL,
+                present      boolean[] NOT NULL,
+                snap_xmin    xid8 NOT NULL,
+                snap_xmax    xid8 NOT NULL,
+                snap_xip     xid8[] NOT NULL,
+                snap_lsn     pg_lsn NOT NULL,
+                created_at   timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (run, batch)
+            );
+            COMMENT ON TABLE navette.repair_request IS 'In-stream marker: rows as the origin holds them (present) or keys it does not have (absent), which the applier writes or deletes on the target at that point of the stream.';
+
+            CREATE TABLE navette.repair_result (
+                run          uuid NOT NULL,
+                batch        int NOT NULL,
+                subscription text NOT NULL,
+                written      int NOT NULL,
+                deleted      int NOT NULL,
+                skipped      text[] NOT NULL,
+                computed_at  timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (run, batch)
+            );
+            """),
     ];
 
     internal static int LatestVersion => Steps[^1].Version;

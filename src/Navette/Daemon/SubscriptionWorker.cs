@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Navette.Apply;
 using Navette.Capture;
 using Navette.Conflicts;
+using Navette.Markers;
 using Navette.Sync;
 using Npgsql;
 using NpgsqlTypes;
@@ -148,7 +149,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
         var conflicts = plan.Conflicts is { } rules
             ? new ConflictApplier(plan.Name, plan.FromNode, rules, new OriginMap(plan.ToNode, plan.SubscriptionOrigins), plan.TargetConnectionString, log)
             : null;
-        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit);
+        var recent = new RecentTransactions();
+        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent);
         NpgsqlLogSequenceNumber start;
         await using (var conn = new NpgsqlConnection(plan.TargetConnectionString))
         {
@@ -156,6 +158,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             start = await ApplyWriter.ReadProgressAsync(conn, plan.Name, ct);
         }
         await using var stream = await ChangeStream.OpenAsync(plan.SourceConnectionString, plan.Name, plan.Publications, plan.Forward, log, ct);
+        recent.Restart(start);
         log.LogInformation("subscription {Subscription}: streaming {From} -> {To} from {Lsn}", plan.Name, plan.FromNode, plan.ToNode, start);
         // After a failure the error stays shown until this attempt proves healthy (see WatchAsync), rather than
         // blinking to 'streaming' at every retry of a change the target keeps refusing.
@@ -173,7 +176,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             try { await stream.RunAsync(start, channel.Writer, stopRead.Token); channel.Writer.TryComplete(); }
             catch (Exception e) { channel.Writer.TryComplete(e); throw; }
         }, CancellationToken.None);
-        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, stopApply.Token), CancellationToken.None);
+        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, recent, stopApply.Token), CancellationToken.None);
         var watcher = Task.Run(() => WatchAsync(stream, stopApply.Token), CancellationToken.None);
         var resender = plan.Conflicts is null ? Task.CompletedTask : Task.Run(() => ResendLoopAsync(stopApply.Token), CancellationToken.None);
 
@@ -216,11 +219,12 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
         }
     }
 
-    private async Task ApplyLoopAsync(ChannelReader<SourceTransaction> input, ApplyWriter writer, ChangeStream stream, CancellationToken ct)
+    private async Task ApplyLoopAsync(ChannelReader<SourceTransaction> input, ApplyWriter writer, ChangeStream stream, RecentTransactions recent, CancellationToken ct)
     {
         var batch = new List<SourceTransaction>(MaxTransactionsPerBatch);
         var clock = Stopwatch.StartNew();
-        while (await input.WaitToReadAsync(ct))
+        SourceTransaction? carried = null;
+        while (carried is not null || await input.WaitToReadAsync(ct))
         {
             batch.Clear();
             var changes = 0;
@@ -228,8 +232,17 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             // With conflict handling each source transaction is its own target transaction: its commit time is the
             // version of the rows it writes.
             var limit = _isolateUpTo == NpgsqlLogSequenceNumber.Invalid && plan.Conflicts is null ? MaxTransactionsPerBatch : 1;
-            while (batch.Count < limit && changes < MaxChangesPerBatch && bytes < MaxBytesPerBatch && input.TryRead(out var tx))
+            while (batch.Count < limit && changes < MaxChangesPerBatch && bytes < MaxBytesPerBatch && (carried ?? (input.TryRead(out var read) ? read : null)) is { } tx)
             {
+                carried = null;
+                // A compare or repair request is applied alone, once everything before it has committed.
+                if (MarkerTables.HasAction(tx))
+                {
+                    if (batch.Count > 0) { carried = tx; break; }
+                    batch.Add(tx);
+                    changes += tx.Changes.Count;
+                    break;
+                }
                 batch.Add(tx);
                 changes += tx.Changes.Count;
                 bytes += tx.ApproximateBytes;
@@ -265,6 +278,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
             }
             if (_isolateUpTo != NpgsqlLogSequenceNumber.Invalid && batch[^1].EndLsn >= _isolateUpTo)
                 _isolateUpTo = NpgsqlLogSequenceNumber.Invalid;
+            foreach (var tx in batch) recent.Add(tx);
             // With asynchronous commit the watcher confirms what PostgreSQL reports flushed instead.
             if (!plan.AsyncCommit)
                 lock (_confirmLock) stream.Confirm(batch[^1].EndLsn);

@@ -40,7 +40,7 @@ internal sealed class MultiMasterSetup(NavetteConfig config, IReadOnlyDictionary
                 {
                     if (_triggers[sub.To].ContainsKey((table.Schema, table.Name))) continue;
                     // Null: missing on the target, reported by the table checks unless copy_schema creates it.
-                    var key = await KeyColumnsAsync(conns[sub.To], table, ct);
+                    var key = await NodeInspector.KeyColumnsAsync(conns[sub.To], table, ct);
                     if (key is { Length: 0 })
                     {
                         problems.Add($"set {setName}: table {table} on node {sub.To} has no primary key (or replica identity index), so conflicts on it cannot be detected; " +
@@ -75,7 +75,7 @@ internal sealed class MultiMasterSetup(NavetteConfig config, IReadOnlyDictionary
             }
             foreach (var ((schema, name), known) in wanted)
             {
-                var key = known ?? await KeyColumnsAsync(conn, new SourceTable(schema, name, 'r', 'p', 'd', true, false), ct);
+                var key = known ?? await NodeInspector.KeyColumnsAsync(conn, new SourceTable(schema, name, 'r', 'p', 'd', true, false), ct);
                 if (key is not { Length: > 0 }) continue;
                 var argument = string.Join(", ", key.Select(Sql.Ident));
                 var table = Sql.Qualified(schema, name);
@@ -158,27 +158,6 @@ internal sealed class MultiMasterSetup(NavetteConfig config, IReadOnlyDictionary
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) result.Add((r.GetString(0), r.GetInt64(1), r.GetInt64(2)));
         return result;
-    }
-
-    /// <summary>The key the applier matches rows on (replica identity index, else primary key); empty without one; null when the table is missing.</summary>
-    private static async Task<string[]?> KeyColumnsAsync(NpgsqlConnection conn, SourceTable table, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("""
-            SELECT c.oid IS NOT NULL, array_remove(array_agg(a.attname ORDER BY k.ord), NULL)
-              FROM (SELECT to_regclass(format('%I.%I', $1::text, $2::text)) AS oid) c
-              LEFT JOIN LATERAL (
-                  SELECT i.indexrelid, i.indkey FROM pg_index i
-                   WHERE i.indrelid = c.oid AND (i.indisreplident OR (i.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_index j WHERE j.indrelid = c.oid AND j.indisreplident)))
-                   LIMIT 1) i ON true
-              LEFT JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
-              LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-             GROUP BY c.oid
-            """, conn);
-        cmd.Parameters.AddWithValue(table.Schema);
-        cmd.Parameters.AddWithValue(table.Name);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct) || !r.GetBoolean(0)) return null;
-        return r.GetFieldValue<string[]>(1);
     }
 
     private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct)

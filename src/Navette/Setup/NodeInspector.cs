@@ -164,4 +164,26 @@ internal static class NodeInspector
         while (await r.ReadAsync(ct)) result.Add(r.GetString(0));
         return result;
     }
+
+    /// <summary>The key the applier matches rows on (replica identity index, else primary key); empty without one; null when the table is missing.</summary>
+    public static async Task<string[]?> KeyColumnsAsync(NpgsqlConnection conn, SourceTable table, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT c.oid IS NOT NULL, array_remove(array_agg(a.attname ORDER BY k.ord), NULL)
+              FROM (SELECT to_regclass(format('%I.%I', $1::text, $2::text)) AS oid) c
+              LEFT JOIN LATERAL (
+                  SELECT i.indexrelid, i.indkey FROM pg_index i
+                   WHERE i.indrelid = c.oid AND (i.indisreplident OR (i.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_index j WHERE j.indrelid = c.oid AND j.indisreplident)))
+                   LIMIT 1) i ON true
+              LEFT JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+              LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+             GROUP BY c.oid
+            """, conn);
+        cmd.Parameters.AddWithValue(table.Schema);
+        cmd.Parameters.AddWithValue(table.Name);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct) || !r.GetBoolean(0)) return null;
+        return r.GetFieldValue<string[]>(1);
+    }
+
 }

@@ -307,7 +307,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
         foreach (var ((_, set), tables) in wanted)
         {
             var pub = Sql.PublicationName(set);
-            var desired = tables.Select(t => (t.Schema, t.Name)).Append(("navette", "fence")).ToHashSet();
+            var desired = tables.Select(t => (t.Schema, t.Name)).Concat(Markers.MarkerTables.Published.Select(m => (Markers.MarkerTables.Schema, m))).ToHashSet();
             var exists = (await NodeInspector.StringsAsync(conn, $"SELECT pubname FROM pg_publication WHERE pubname = {Sql.Literal(pub)}", ct)).Count > 0;
             var list = string.Join(", ", desired.Select(t => Sql.Qualified(t.Item1, t.Item2)));
             if (!exists)
