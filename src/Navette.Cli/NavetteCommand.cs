@@ -43,6 +43,7 @@ internal static class NavetteCommand
         root.Subcommands.Add(WaitCommand());
         root.Subcommands.Add(ConflictsCommand());
         root.Subcommands.Add(CompareCommand());
+        root.Subcommands.Add(RepairCommand());
         root.Subcommands.Add(SequencesCommand());
         root.Subcommands.Add(DemoCommand.Create(VerboseOption));
         // SIGINT/SIGTERM cancel the token; the daemon then finishes or rolls back its current batch and records
@@ -241,6 +242,56 @@ internal static class NavetteCommand
             else
                 CompareTable.Write(Console.Out, results, pr.GetValue(details));
             return results.Any(r => r.Error is not null) ? ExitFailure : results.All(r => r.Identical) ? ExitOk : ExitDifferences;
+        }));
+        return cmd;
+    }
+
+    private static Command RepairCommand()
+    {
+        var sqlFile = new Option<string?>("--sql") { Description = "Write the repairing statements to this file for review instead of applying them" };
+        var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var cmd = new Command("repair", "Compare, then make each target match its origin on the differing rows only (in the stream, while both keep working).")
+            { SetSelector, TableSelector, FromSelector, ToSelector, ParallelOption, sqlFile, json };
+        cmd.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            using var logs = CreateLogs(pr.GetValue(VerboseOption));
+            var log = logs.CreateLogger("navette.repair");
+            var options = new Consistency.CompareOptions { Parallel = Math.Max(1, pr.GetValue(ParallelOption)) };
+            var runner = new Consistency.CompareRunner(config, options, log);
+            var found = await runner.RunAsync(Selection(pr), null, ct);
+            if (found.FirstOrDefault(r => r.Error is not null) is { } failed)
+                throw new NavetteException($"compare of {failed.Subject.Name} ({failed.Subject.Subscription}) failed: {failed.Error}");
+            var damaged = found.Where(r => !r.Identical).ToList();
+            if (pr.GetValue(sqlFile) is { } path)
+            {
+                await using (var w = new StreamWriter(path))
+                    foreach (var r in damaged.Where(r => r.Differences.Count > 0))
+                        await Consistency.Repairer.WriteSqlAsync(r, w, ct);
+                Console.WriteLine($"{damaged.Sum(r => r.Differences.Count)} row(s) to repair in {damaged.Count} table(s); statements written to {path} (nothing was changed)");
+                return ExitOk;
+            }
+            var repairer = new Consistency.Repairer(log);
+            var repairs = new List<Consistency.TableRepair>();
+            foreach (var r in damaged.Where(r => r.Differences.Count > 0))
+                repairs.Add(await repairer.RepairAsync(r, options.ResultTimeout, ct));
+            // What the repair could not settle (rows changed meanwhile, ranges that kept changing) shows in a second compare.
+            var after = damaged.Count == 0 ? [] : await runner.RunAsync(Selection(pr) with { }, null, ct);
+            if (pr.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    repaired = repairs.Select(x => new { subscription = x.Subject.Subscription, table = x.Subject.Name, written = x.Written, removed = x.Removed, left_to_stream = x.Skipped }),
+                    after = after.Select(CompareTable.Json),
+                }, StatusJson.Options));
+            else
+            {
+                if (repairs.Count == 0) Console.WriteLine("nothing to repair: every table is identical");
+                foreach (var x in repairs)
+                    Console.WriteLine($"{x.Subject.Subscription} {x.Subject.Name}: {x.Written} row(s) written, {x.Removed} removed" +
+                                      (x.Skipped.Count > 0 ? $", {x.Skipped.Count} changed meanwhile and left to the stream" : ""));
+                if (after.Count > 0) CompareTable.Write(Console.Out, after, details: false);
+            }
+            return after.All(r => r.Identical) ? ExitOk : ExitDifferences;
         }));
         return cmd;
     }

@@ -118,6 +118,21 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
         var removed = await DeleteKeysAsync(conn, tx, target, keyColumns, deleteKeys.Where((_, i) => !deletePresent[i]).ToList(), ct);
         await DeleteKeysAsync(conn, tx, target, keyColumns, deleteKeys.Where((_, i) => deletePresent[i]).ToList(), ct);
         var written = 0;
+        if (insertRows.Count > 0)
+        {
+            var p = new List<NpgsqlParameter>();
+            var writable = columns.Select((c, i) => (Name: c!, Index: i)).Where(c => target.Columns.ContainsKey(c.Name)).ToList();
+            var arraysSql = string.Join(", ", writable.Select(c =>
+            {
+                p.Add(new NpgsqlParameter { Value = insertRows.Select(row => row[c.Index]).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                return $"${p.Count}::text[]";
+            }));
+            var names = string.Join(", ", writable.Select(c => Sql.Ident(c.Name)));
+            var casts = string.Join(", ", writable.Select((c, i) => $"v.c{i}::{target.Columns[c.Name].CastType}"));
+            written = await ExecuteAsync(conn, tx,
+                $"INSERT INTO {target.QualifiedName} ({names}){(target.HasIdentityAlways ? " OVERRIDING SYSTEM VALUE" : "")} " +
+                $"SELECT {casts} FROM unnest({arraysSql}) AS v({string.Join(", ", writable.Select((_, i) => "c" + i))})", p, ct);
+        }
         await ExecuteAsync(conn, tx,
             "INSERT INTO navette.repair_result (run, batch, subscription, written, deleted, skipped) VALUES ($1::uuid, $2::int4, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             [

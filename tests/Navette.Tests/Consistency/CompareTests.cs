@@ -34,13 +34,13 @@ public sealed class CompareTests(ITestOutputHelper output)
         return h;
     }
 
-    /// <summary>Writes to ids 40001.. and updates rows above 25000, away from the damaged ones.</summary>
+    /// <summary>Writes to ids 40001.. and updates rows 25001..25099, away from the damaged ones.</summary>
     private static async Task WriteAwayAsync(ReplicationHarness h, CancellationToken ct)
     {
         var n = 40001;
         while (!ct.IsCancellationRequested)
         {
-            await h["origin"].ExecuteAsync($"INSERT INTO items VALUES ({n}, 'new', 1, NULL); UPDATE items SET qty = qty + 1 WHERE id BETWEEN 25000 AND 25100; " +
+            await h["origin"].ExecuteAsync($"INSERT INTO items VALUES ({n}, 'new', 1, NULL); UPDATE items SET qty = qty + 1 WHERE id BETWEEN 25001 AND 25099; " +
                                            $"INSERT INTO lines VALUES ('new-{n}', 1, gen_random_uuid(), 1)");
             n++;
             await Task.Delay(5);
@@ -112,6 +112,59 @@ public sealed class CompareTests(ITestOutputHelper output)
         }
         await stop.CancelAsync();
         await writer;
+    }
+
+    [Fact]
+    public async Task Repair_fixes_only_the_differing_rows_while_the_origin_keeps_writing()
+    {
+        await using var h = await OneWayAsync();
+        await h["replica"].ExecuteAsync("""
+            DELETE FROM items WHERE id BETWEEN 100 AND 149;
+            INSERT INTO items VALUES (-1, 'extra', 0, NULL);
+            UPDATE items SET body = 'damaged', name = NULL WHERE id % 1000 = 0;
+            UPDATE lines SET price = -1 WHERE order_no = 'ord-7';
+            """);
+        var untouched = await h["replica"].ScalarAsync<string>("SELECT xmin::text FROM items WHERE id = 5001");
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(() => WriteAwayAsync(h, stop.Token));
+
+        var found = await Runner(h).RunAsync(new CompareSelection(), null, CancellationToken.None);
+        foreach (var r in found)
+            output.WriteLine($"{r.Subject.Name}: {r.Count(DifferenceKind.Missing)} missing, {r.Count(DifferenceKind.Extra)} extra, {r.Count(DifferenceKind.Different)} different, {r.UnsettledRanges} unsettled");
+        var repairer = new Repairer(h.Logs.CreateLogger("repair"));
+        var repaired = new List<TableRepair>();
+        foreach (var r in found.Where(r => r.Differences.Count > 0))
+            repaired.Add(await repairer.RepairAsync(r, TimeSpan.FromSeconds(60), CancellationToken.None));
+        Assert.Equal(50 + 30, repaired.Single(r => r.Subject.Table == "items").Written);
+        Assert.Equal(1, repaired.Single(r => r.Subject.Table == "items").Removed);
+        Assert.Equal(4, repaired.Single(r => r.Subject.Table == "lines").Written);
+
+        var after = await Runner(h).RunAsync(new CompareSelection(), null, CancellationToken.None);
+        Assert.All(after, r => Assert.True(r.Identical, $"{r.Subject.Name}: {r.Differences.Count} differences"));
+        await stop.CancelAsync();
+        await writer;
+        await h.WaitCaughtUpAsync();
+        await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "public.items", 30000);
+        await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "public.lines", 8000);
+        // Only the differing rows were written.
+        Assert.Equal(untouched, await h["replica"].ScalarAsync<string>("SELECT xmin::text FROM items WHERE id = 5001"));
+    }
+
+    [Fact]
+    public async Task Repair_to_sql_writes_statements_that_make_the_replica_identical()
+    {
+        await using var h = await OneWayAsync();
+        await h["replica"].ExecuteAsync("DELETE FROM items WHERE id IN (3, 4); UPDATE items SET name = 'it''s \\ damaged' WHERE id = 9; INSERT INTO lines VALUES ('x''y', 1, gen_random_uuid(), 2)");
+        var found = await Runner(h).RunAsync(new CompareSelection(), null, CancellationToken.None);
+        var path = Path.Combine(TestClusters.RootDir, $"repair-{Guid.NewGuid():N}.sql");
+        await using (var w = new StreamWriter(path))
+            foreach (var r in found.Where(r => r.Differences.Count > 0))
+                await Repairer.WriteSqlAsync(r, w, CancellationToken.None);
+        var sql = await File.ReadAllTextAsync(path);
+        output.WriteLine(sql);
+        Assert.Equal(2, (await Runner(h).RunAsync(new CompareSelection(), null, CancellationToken.None)).Count(r => !r.Identical)); // nothing changed yet
+        await h["replica"].ExecuteAsync(sql);
+        Assert.All(await Runner(h).RunAsync(new CompareSelection(), null, CancellationToken.None), r => Assert.True(r.Identical));
     }
 
     private static List<string> Keys(TableComparison r, DifferenceKind kind) =>
