@@ -64,9 +64,19 @@ internal sealed class CompareRunner(NavetteConfig config, CompareOptions options
         var results = new List<TableComparison>();
         foreach (var subject in subjects)
         {
-            var comparer = new InStreamComparer(subject, options, log);
+            var run = Guid.NewGuid();
+            var chunk = 0;
+            var comparer = new RangeComparer(subject, options, c => InStreamProbe.OpenAsync(subject, options, run, () => Interlocked.Increment(ref chunk), c), log);
             var started = DateTime.UtcNow;
-            var result = await comparer.CompareAsync(progress, ct);
+            TableComparison result;
+            try
+            {
+                result = await comparer.CompareAsync(progress, ct);
+            }
+            finally
+            {
+                await InStreamProbe.CleanUpAsync(subject, run, "compare_request", "compare_result");
+            }
             log.LogDebug("compare {Subscription} {Table}: {Result} in {Seconds:F1} s", subject.Subscription, subject.Name,
                 result.Identical ? "identical" : $"{result.Differences.Count} difference(s)", (DateTime.UtcNow - started).TotalSeconds);
             results.Add(result);

@@ -27,8 +27,8 @@ internal sealed class Repairer(ILogger log)
         var written = 0;
         var removed = 0;
         var skipped = new List<string>();
-        await using var origin = await InStreamComparer.OpenAsync(subject.OriginConnectionString, ct);
-        await using var target = await InStreamComparer.OpenAsync(subject.TargetConnectionString, ct);
+        await using var origin = await RangeProbe.OpenAsync(subject.OriginConnectionString, ct);
+        await using var target = await RangeProbe.OpenAsync(subject.TargetConnectionString, ct);
         var table = await TargetTable.LoadAsync(origin, null, subject.Schema, subject.Table, ct)
                     ?? throw new NavetteException($"table {subject.Name} does not exist on node {subject.From}");
         try
@@ -46,7 +46,7 @@ internal sealed class Repairer(ILogger log)
         }
         finally
         {
-            await CleanUpAsync(subject, run);
+            await InStreamProbe.CleanUpAsync(subject, run, "repair_request", "repair_result");
         }
         log.LogInformation("repair {Subscription} {Table}: {Written} row(s) written, {Removed} removed, {Skipped} left to the stream", subject.Subscription, subject.Name, written, removed, skipped.Count);
         return new TableRepair(subject, written, removed, skipped);
@@ -104,28 +104,6 @@ internal sealed class Repairer(ILogger log)
         }
     }
 
-    private async Task CleanUpAsync(CompareSubject subject, Guid run)
-    {
-        foreach (var (cs, sql) in new[]
-                 {
-                     (subject.OriginConnectionString, "DELETE FROM navette.repair_request WHERE run = $1"),
-                     (subject.TargetConnectionString, "DELETE FROM navette.repair_result WHERE run = $1"),
-                 })
-        {
-            try
-            {
-                await using var conn = await InStreamComparer.OpenAsync(cs, CancellationToken.None);
-                await using var cmd = new NpgsqlCommand(sql, conn);
-                cmd.Parameters.AddWithValue(run);
-                await cmd.ExecuteNonQueryAsync();
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException)
-            {
-                log.LogDebug("repair {Table}: could not clean up run {Run}: {Error}", subject.Name, run, e.Message);
-            }
-        }
-    }
-
     /// <summary>
     /// <c>--sql FILE</c>: the statements that would repair the target, with the origin's rows as they are now, for review.
     /// Run later by hand, they may undo what the stream applied meanwhile; the in-stream repair does not.
@@ -133,7 +111,7 @@ internal sealed class Repairer(ILogger log)
     public static async Task WriteSqlAsync(TableComparison comparison, TextWriter w, CancellationToken ct)
     {
         var subject = comparison.Subject;
-        await using var origin = await InStreamComparer.OpenAsync(subject.OriginConnectionString, ct);
+        await using var origin = await RangeProbe.OpenAsync(subject.OriginConnectionString, ct);
         var table = await TargetTable.LoadAsync(origin, null, subject.Schema, subject.Table, ct)
                     ?? throw new NavetteException($"table {subject.Name} does not exist on node {subject.From}");
         await w.WriteLineAsync($"-- repair of {subject.Name} on node {subject.To} from node {subject.From} (subscription {subject.Subscription}): " +

@@ -1,0 +1,100 @@
+using Navette.Apply;
+using Npgsql;
+
+namespace Navette.Consistency;
+
+/// <summary>
+/// What the two ways of comparing share: a session on each node, the table as each node has it, and how ranges are
+/// cut (exactly by numbering the keys, or from a sample of the pages for large tables).
+/// </summary>
+internal abstract class RangeProbe(CompareSubject subject, CompareOptions options, NpgsqlConnection origin, NpgsqlConnection target,
+    TargetTable originTable, TargetTable? targetTable) : IRangeProbe
+{
+    protected CompareSubject Subject => subject;
+    protected NpgsqlConnection Origin => origin;
+    protected NpgsqlConnection Target => target;
+    protected TargetTable OriginTable => originTable;
+    protected TargetTable? TargetTableOrNull => targetTable;
+
+    /// <summary>The transaction origin reads run in (the resync's snapshot), or null.</summary>
+    protected virtual NpgsqlTransaction? OriginTransaction => null;
+
+    public abstract Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper, bool detail, CancellationToken ct);
+
+    public async Task<List<string?[]>> BoundariesAsync(bool onOrigin, string?[]? lower, string?[]? upper, long rowsPerPart, CancellationToken ct)
+    {
+        var table = onOrigin || targetTable is null ? originTable : targetTable;
+        var p = new SqlParameters();
+        await using var cmd = new NpgsqlCommand(ChunkSql.Boundaries(table, subject.KeyColumns, lower, upper, rowsPerPart, p),
+            onOrigin || targetTable is null ? origin : target, onOrigin ? OriginTransaction : null);
+        cmd.Parameters.AddRange(p.List.ToArray());
+        var result = new List<string?[]>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) result.Add(r.GetFieldValue<string?[]>(0));
+        return result;
+    }
+
+    public async Task<(long Rows, List<string?[]> Bounds)> PlanAsync(CancellationToken ct)
+    {
+        var estimate = await EstimateRowsAsync(ct);
+        if (estimate <= options.ChunkRows * 2L) return (estimate, []);
+        if (estimate <= options.ExactPlanningRows) return (estimate, await BoundariesAsync(true, null, null, options.ChunkRows, ct));
+        // A sample of the pages gives boundaries near enough: ranges only need to be of roughly even size.
+        const int samplesPerRange = 20;
+        var percent = Math.Min(100.0, 100.0 * samplesPerRange / options.ChunkRows);
+        var p = new SqlParameters();
+        await using var cmd = new NpgsqlCommand(ChunkSql.SampledKeys(originTable, subject.KeyColumns, percent, p), origin, OriginTransaction);
+        cmd.Parameters.AddRange(p.List.ToArray());
+        var sampled = new List<string?[]>();
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct)) sampled.Add(r.GetFieldValue<string?[]>(0));
+        return (estimate, sampled.Where((_, i) => i % samplesPerRange == samplesPerRange - 1).ToList());
+    }
+
+    private async Task<long> EstimateRowsAsync(CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT CASE WHEN bool_or(c.reltuples < 0) THEN -1 ELSE coalesce(sum(c.reltuples), 0) END::int8
+              FROM pg_partition_tree(to_regclass(format('%I.%I', $1::text, $2::text))) t JOIN pg_class c ON c.oid = t.relid AND c.relkind <> 'p'
+            """, origin, OriginTransaction);
+        cmd.Parameters.AddWithValue(subject.Schema);
+        cmd.Parameters.AddWithValue(subject.Table);
+        var estimate = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        if (estimate >= 0) return estimate;
+        // Never analyzed: counted.
+        await using var count = new NpgsqlCommand($"SELECT count(*) FROM {originTable.QualifiedName}", origin, OriginTransaction);
+        return (long)(await count.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>The range's summary on a node, by a plain read (in <paramref name="tx"/> when given).</summary>
+    protected async Task<RangeSummary> SummarizeAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, TargetTable? table, string?[]? lower, string?[]? upper, bool detail, CancellationToken ct)
+    {
+        if (table is null || subject.Columns.Any(c => !table.Columns.ContainsKey(c)))
+            return new RangeSummary(0, null, null, detail ? [] : null, detail ? [] : null);
+        var p = new SqlParameters();
+        await using var cmd = new NpgsqlCommand(ChunkSql.Summary(table, subject.KeyColumns, subject.Columns, lower, upper, detail, p), conn, tx);
+        cmd.Parameters.AddRange(p.List.ToArray());
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return RangeSummary.Read(r, 0, subject.KeyColumns.Length);
+    }
+
+    public virtual async ValueTask DisposeAsync()
+    {
+        await origin.DisposeAsync();
+        await target.DisposeAsync();
+    }
+
+    internal static async Task<NpgsqlConnection> OpenAsync(string connectionString, CancellationToken ct)
+    {
+        var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            Options = Capture.ChangeStream.SessionOptions,
+            ApplicationName = "navette_compare",
+            Pooling = false,
+            CommandTimeout = 0,
+        }.ConnectionString);
+        await conn.OpenAsync(ct);
+        return conn;
+    }
+}
