@@ -44,6 +44,7 @@ internal static class NavetteCommand
         root.Subcommands.Add(ConflictsCommand());
         root.Subcommands.Add(CompareCommand());
         root.Subcommands.Add(RepairCommand());
+        root.Subcommands.Add(ResyncCommand());
         root.Subcommands.Add(SequencesCommand());
         root.Subcommands.Add(DemoCommand.Create(VerboseOption));
         // SIGINT/SIGTERM cancel the token; the daemon then finishes or rolls back its current batch and records
@@ -276,7 +277,7 @@ internal static class NavetteCommand
             foreach (var r in damaged.Where(r => r.Differences.Count > 0))
                 repairs.Add(await repairer.RepairAsync(r, options.ResultTimeout, ct));
             // What the repair could not settle (rows changed meanwhile, ranges that kept changing) shows in a second compare.
-            var after = damaged.Count == 0 ? [] : await runner.RunAsync(Selection(pr) with { }, null, ct);
+            var after = damaged.Count == 0 ? [] : await runner.RunAsync(Selection(pr), null, ct);
             if (pr.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
@@ -292,6 +293,25 @@ internal static class NavetteCommand
                 if (after.Count > 0) CompareTable.Write(Console.Out, after, details: false);
             }
             return after.All(r => r.Identical) ? ExitOk : ExitDifferences;
+        }));
+        return cmd;
+    }
+
+    private static Command ResyncCommand()
+    {
+        var subscription = new Argument<string>("subscription") { Description = "The subscription whose slot was lost" };
+        var cmd = new Command("resync", "Bring a replica whose slot was lost level with its origin, moving only the rows that differ, then let it stream again (stop navette run first).")
+            { subscription, ParallelOption };
+        cmd.SetAction((pr, ct) => Guard(async () =>
+        {
+            var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
+            using var logs = CreateLogs(pr.GetValue(VerboseOption));
+            var options = new Consistency.CompareOptions { Parallel = Math.Max(1, pr.GetValue(ParallelOption)) };
+            var report = await new Consistency.Resync(config, options, logs.CreateLogger("navette.resync")).RunAsync(pr.GetValue(subscription)!, Console.Error.WriteLine, ct);
+            foreach (var (compared, written, removed) in report.Tables)
+                Console.WriteLine($"  {compared.Subject.Name}: {compared.OriginRows} rows, {compared.Differences.Count} differed: {written} written, {removed} removed");
+            Console.WriteLine($"subscription {report.Subscription} is level with its origin at {report.StartsAt}; navette run streams it from there");
+            return ExitOk;
         }));
         return cmd;
     }

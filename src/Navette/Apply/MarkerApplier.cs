@@ -115,24 +115,9 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
             if (present[row]) insertRows.Add(values.Skip(row * columns.Length).Take(columns.Length).ToArray());
         }
 
-        var removed = await DeleteKeysAsync(conn, tx, target, keyColumns, deleteKeys.Where((_, i) => !deletePresent[i]).ToList(), ct);
-        await DeleteKeysAsync(conn, tx, target, keyColumns, deleteKeys.Where((_, i) => deletePresent[i]).ToList(), ct);
-        var written = 0;
-        if (insertRows.Count > 0)
-        {
-            var p = new List<NpgsqlParameter>();
-            var writable = columns.Select((c, i) => (Name: c!, Index: i)).Where(c => target.Columns.ContainsKey(c.Name)).ToList();
-            var arraysSql = string.Join(", ", writable.Select(c =>
-            {
-                p.Add(new NpgsqlParameter { Value = insertRows.Select(row => row[c.Index]).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-                return $"${p.Count}::text[]";
-            }));
-            var names = string.Join(", ", writable.Select(c => Sql.Ident(c.Name)));
-            var casts = string.Join(", ", writable.Select((c, i) => $"v.c{i}::{target.Columns[c.Name].CastType}"));
-            written = await ExecuteAsync(conn, tx,
-                $"INSERT INTO {target.QualifiedName} ({names}){(target.HasIdentityAlways ? " OVERRIDING SYSTEM VALUE" : "")} " +
-                $"SELECT {casts} FROM unnest({arraysSql}) AS v({string.Join(", ", writable.Select((_, i) => "c" + i))})", p, ct);
-        }
+        var removed = await RowSetWriter.DeleteAsync(conn, tx, target, keyColumns, deleteKeys.Where((_, i) => !deletePresent[i]).ToList(), ct);
+        await RowSetWriter.DeleteAsync(conn, tx, target, keyColumns, deleteKeys.Where((_, i) => deletePresent[i]).ToList(), ct);
+        var written = await RowSetWriter.InsertAsync(conn, tx, target, columns, insertRows, ct);
         await ExecuteAsync(conn, tx,
             "INSERT INTO navette.repair_result (run, batch, subscription, written, deleted, skipped) VALUES ($1::uuid, $2::int4, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             [
@@ -142,21 +127,6 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
             ], ct);
         log.LogInformation("subscription {Subscription}: repair of {Table}: {Written} row(s) written, {Deleted} removed, {Skipped} changed meanwhile (left to the stream)",
             subscription, target.QualifiedName, written, removed, skipped.Count);
-    }
-
-    private static async Task<int> DeleteKeysAsync(NpgsqlConnection conn, NpgsqlTransaction tx, TargetTable target, string?[] keyColumns, List<string?[]> keys, CancellationToken ct)
-    {
-        if (keys.Count == 0) return 0;
-        var p = new List<NpgsqlParameter>();
-        var arrays = string.Join(", ", keyColumns.Select((_, i) =>
-        {
-            p.Add(new NpgsqlParameter { Value = keys.Select(d => d[i]).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-            return $"${p.Count}::text[]";
-        }));
-        var match = string.Join(" AND ", keyColumns.Select((c, i) =>
-            $"t.{Sql.Ident(c!)} {target.Columns[c!].EqualityOperator ?? "="} d.k{i}::{target.Columns[c!].CastType}"));
-        return await ExecuteAsync(conn, tx,
-            $"DELETE FROM {target.OnlyName} AS t USING unnest({arrays}) AS d({string.Join(", ", keyColumns.Select((_, i) => "k" + i))}) WHERE {match}", p, ct);
     }
 
     /// <summary>The text form of arrays (as pgoutput sends them) parsed by PostgreSQL itself.</summary>

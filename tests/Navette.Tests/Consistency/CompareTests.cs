@@ -167,6 +167,37 @@ public sealed class CompareTests(ITestOutputHelper output)
         Assert.All(await Runner(h).RunAsync(new CompareSelection(), null, CancellationToken.None), r => Assert.True(r.Identical));
     }
 
+    [Fact]
+    public async Task Resync_after_the_slot_was_lost_moves_only_the_changed_rows_then_streams_without_gap_or_duplicate()
+    {
+        await using var h = await OneWayAsync();
+        await h.StopDaemonAsync();
+        await h["origin"].ExecuteAsync("SELECT pg_drop_replication_slot('navette_to_replica')");
+        // While the replica had no slot: changes it will never receive by the stream.
+        await h["origin"].ExecuteAsync("""
+            UPDATE items SET qty = -1 WHERE id BETWEEN 200 AND 299;
+            DELETE FROM items WHERE id BETWEEN 300 AND 309;
+            INSERT INTO items SELECT g, 'late', 0, NULL FROM generate_series(50001, 50040) g;
+            DELETE FROM lines WHERE order_no = 'ord-5';
+            """);
+        var xmin = await h["replica"].ScalarAsync<string>("SELECT xmin::text FROM items WHERE id = 5001");
+
+        var resync = new Resync(h.Config, new CompareOptions { ChunkRows = 2000, DetailRows = 200 }, h.Logs.CreateLogger("resync"));
+        var report = await resync.RunAsync("to_replica", output.WriteLine, CancellationToken.None);
+        var items = report.Tables.Single(t => t.Compared.Subject.Table == "items");
+        Assert.Equal(100 + 40, items.Written);
+        Assert.Equal(10, items.Removed);
+        Assert.Equal(4, report.Tables.Single(t => t.Compared.Subject.Table == "lines").Removed);
+        Assert.Equal(xmin, await h["replica"].ScalarAsync<string>("SELECT xmin::text FROM items WHERE id = 5001"));
+
+        // Written after the new slot: arrives by the stream.
+        await h["origin"].ExecuteAsync("UPDATE items SET name = 'after resync' WHERE id % 100 = 0; INSERT INTO items VALUES (60000, 'after', 1, NULL)");
+        h.StartDaemon();
+        await h.WaitCaughtUpAsync();
+        await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "public.items", 30000);
+        await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "public.lines", 7000);
+    }
+
     private static List<string> Keys(TableComparison r, DifferenceKind kind) =>
         r.Differences.Where(d => d.Kind == kind).Select(d => string.Join("|", d.Key)).Order(StringComparer.Ordinal).ToList();
 }
