@@ -14,5 +14,7 @@ internal sealed record CompareOptions
     public long ExactPlanningRows { get; init; } = 1_000_000;
     public int MaxAttempts { get; init; } = 8;
     public TimeSpan ResultTimeout { get; init; } = TimeSpan.FromSeconds(120);
+    /// <summary>Where the target also takes writes (a mesh): passes a difference must show on, this long apart.</summary>
+    public int ConfirmPasses { get; init; } = 3;
     public TimeSpan ConfirmDelay { get; init; } = TimeSpan.FromSeconds(1);
 }

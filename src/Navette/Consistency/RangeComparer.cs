@@ -28,7 +28,9 @@ internal interface IRangeProbe : IAsyncDisposable
 /// </summary>
 internal sealed class RangeComparer(CompareSubject subject, CompareOptions options, Func<CancellationToken, Task<IRangeProbe>> openProbe, ILogger log)
 {
-    private sealed record Item(string?[]? Lower, string?[]? Upper, bool Detail, int Attempt, bool Confirming = false);
+    /// <param name="Suspects">For a target that also takes writes: the differences earlier passes over the range found
+    /// (each must show again to count), and <paramref name="Passes"/> how many passes found them.</param>
+    private sealed record Item(string?[]? Lower, string?[]? Upper, bool Detail, int Attempt, HashSet<string>? Suspects = null, int Passes = 0);
 
     private int _outstanding;
     private readonly Channel<Item> _queue = Channel.CreateUnbounded<Item>();
@@ -126,16 +128,21 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
             return;
         }
         var found = ours.Diff(theirs);
+        if (item.Suspects is not null)
+            found = found.Where(d => item.Suspects.Contains(Identity(d))).ToList();
         if (found.Count == 0) return;
-        if (subject.TargetWrites && !item.Confirming)
+        if (subject.TargetWrites && item.Passes + 1 < options.ConfirmPasses)
         {
-            // The target also takes writes of its own (a mesh): a difference must still be there a moment later.
+            // The target also takes writes of its own (a mesh), and changes from the other members reach the two nodes at
+            // different moments: a difference counts only if the same row differs the same way on every pass.
             await Task.Delay(options.ConfirmDelay, ct);
-            Enqueue(item with { Attempt = 0, Confirming = true });
+            Enqueue(item with { Attempt = 0, Suspects = found.Select(Identity).ToHashSet(), Passes = item.Passes + 1 });
             return;
         }
         foreach (var d in found) _differences.Add(d);
     }
+
+    private static string Identity(RowDifference d) => d.Kind + "\u001e" + string.Join("\u001f", d.Key.Select(k => k ?? "\u0000"));
 
     /// <summary>Cuts the range in parts, on the side that has the rows (the origin, unless the target holds rows the origin does not).</summary>
     private async Task SplitAsync(IRangeProbe probe, Item item, RangeSummary ours, RangeSummary theirs, CancellationToken ct)

@@ -12,6 +12,8 @@ public sealed class CompareTests(ITestOutputHelper output)
     private const string Tables = """
         CREATE TABLE public.items (id int PRIMARY KEY, name text, qty int, body text);
         CREATE TABLE public.lines (order_no text NOT NULL, line int NOT NULL, product uuid NOT NULL, price numeric(12,2), PRIMARY KEY (order_no, line));
+        CREATE TABLE public.codes (code uuid PRIMARY KEY, label text);
+        CREATE TABLE public.rates (rate numeric PRIMARY KEY, note text);
         """;
 
     private async Task<ReplicationHarness> OneWayAsync()
@@ -21,10 +23,14 @@ public sealed class CompareTests(ITestOutputHelper output)
         await h["origin"].ExecuteAsync("""
             INSERT INTO items SELECT g, 'item ' || g, g % 17, CASE WHEN g % 500 = 0 THEN repeat(md5(g::text), 400) END FROM generate_series(1, 30000) g;
             INSERT INTO lines SELECT 'ord-' || (g / 4), g % 4, md5(g::text)::uuid, (g % 1000) / 7.0 FROM generate_series(1, 8000) g;
+            INSERT INTO codes SELECT md5('c' || g)::uuid, 'code ' || g FROM generate_series(1, 3000) g;
+            INSERT INTO rates SELECT g / 1000.0, 'rate ' || g FROM generate_series(1, 3000) g;
+            -- a value large and random enough to be stored out of line
+            UPDATE items SET body = (SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 3000)) WHERE id = 777;
             """);
         h.WriteConfig("""
             sets:
-              shop: { tables: [public.items, public.lines] }
+              shop: { tables: [public.items, public.lines, public.codes, public.rates] }
             subscriptions:
               to_replica: { from: origin, to: replica, sets: [shop] }
             """);
@@ -64,6 +70,11 @@ public sealed class CompareTests(ITestOutputHelper output)
             DELETE FROM lines WHERE order_no = 'ord-100' AND line = 2;
             UPDATE lines SET product = '00000000-0000-0000-0000-000000000001' WHERE order_no = 'ord-1999' AND line = 1;
             INSERT INTO lines VALUES ('zzz', 1, gen_random_uuid(), 0);
+            DELETE FROM codes WHERE code = md5('c17')::uuid;
+            UPDATE codes SET label = NULL WHERE code = md5('c18')::uuid;
+            INSERT INTO rates VALUES (0.0005, 'extra'), (1e-20, 'tiny');
+            UPDATE rates SET note = 'changed' WHERE rate = 2.5;
+            UPDATE items SET body = substr(body, 2) WHERE id = 777;
             """);
         using var stop = new CancellationTokenSource();
         var writer = Task.Run(() => WriteAwayAsync(h, stop.Token));
@@ -76,11 +87,17 @@ public sealed class CompareTests(ITestOutputHelper output)
         Assert.Null(items.Error);
         Assert.Equal(["1500", "1501", "29999", "7"], Keys(items, DifferenceKind.Missing));
         Assert.Equal(["-5", "35000"], Keys(items, DifferenceKind.Extra));
-        Assert.Equal(["10", "1000", "12000", "13"], Keys(items, DifferenceKind.Different));
+        Assert.Equal(["10", "1000", "12000", "13", "777"], Keys(items, DifferenceKind.Different));
         var lines = results.Single(r => r.Subject.Table == "lines");
         Assert.Equal(["ord-100|2"], Keys(lines, DifferenceKind.Missing));
         Assert.Equal(["zzz|1"], Keys(lines, DifferenceKind.Extra));
         Assert.Equal(["ord-1999|1"], Keys(lines, DifferenceKind.Different));
+        var codes = results.Single(r => r.Subject.Table == "codes");
+        Assert.Equal([(await h["origin"].ScalarAsync<string>("SELECT md5('c17')::uuid::text"))!], Keys(codes, DifferenceKind.Missing));
+        Assert.Equal([(await h["origin"].ScalarAsync<string>("SELECT md5('c18')::uuid::text"))!], Keys(codes, DifferenceKind.Different));
+        var rates = results.Single(r => r.Subject.Table == "rates");
+        Assert.Equal(["0.0005", "0.00000000000000000001"], Keys(rates, DifferenceKind.Extra).OrderDescending());
+        Assert.Equal([(await h["origin"].ScalarAsync<string>("SELECT (2500 / 1000.0)::text"))!], Keys(rates, DifferenceKind.Different));
     }
 
     [Fact]
@@ -196,6 +213,52 @@ public sealed class CompareTests(ITestOutputHelper output)
         await h.WaitCaughtUpAsync();
         await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "public.items", 30000);
         await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "public.lines", 7000);
+    }
+
+    [Fact]
+    public async Task Two_members_of_a_mesh_compare_while_every_member_writes()
+    {
+        await using var h = await ReplicationHarness.StartAsync(output, "paris", "lyon", "nice");
+        await h.OnAllAsync("CREATE TABLE public.kv (id int PRIMARY KEY, val int NOT NULL, writer text NOT NULL, seq bigint NOT NULL);");
+        await h["paris"].ExecuteAsync("INSERT INTO kv SELECT g, g, 'seed', 0 FROM generate_series(1, 20000) g");
+        h.WriteConfig("""
+            sets:
+              shop:
+                tables: [public.kv]
+                mesh: [paris, lyon, nice]
+            """);
+        await h.ApplyAsync();
+        h.StartDaemon();
+        await h.WaitCaughtUpAsync();
+        // Damaged under an origin of its own, so that lyon does not send the damage on.
+        await h["lyon"].ExecuteAsync("""
+            SELECT pg_replication_origin_create('test_damage');
+            SELECT pg_replication_origin_session_setup('test_damage');
+            SET session_replication_role = replica;
+            DELETE FROM kv WHERE id = 4242;
+            UPDATE kv SET val = -1 WHERE id = 4343;
+            """);
+        await Task.Delay(1000);
+        Assert.Equal(0, await h["lyon"].ScalarAsync<long>("SELECT count(*) FROM kv WHERE id = 4242"));
+        Assert.Equal(1, await h["paris"].ScalarAsync<long>("SELECT count(*) FROM kv WHERE id = 4242"));
+        using var stop = new CancellationTokenSource();
+        // Every member writes keys above 20000 meanwhile.
+        var writers = h.Nodes.Select((n, i) => Task.Run(async () =>
+        {
+            var id = 30000 + i * 100000;
+            while (!stop.IsCancellationRequested)
+                await n.Value.ExecuteAsync($"INSERT INTO kv VALUES ({id++}, 1, '{n.Key}', 0); UPDATE kv SET val = val + 1 WHERE id BETWEEN 20001 AND 20010");
+        })).ToList();
+        await Task.Delay(500);
+        var results = await Runner(h).RunAsync(new CompareSelection(From: "paris", To: "lyon"), null, CancellationToken.None);
+        await stop.CancelAsync();
+        await Task.WhenAll(writers);
+        var kv = Assert.Single(results);
+        output.WriteLine($"{kv.Differences.Count} differences ({string.Join(" ", kv.Differences.Take(10).Select(d => d.Kind + ":" + string.Join("|", d.Key)))}), {kv.UnsettledRanges} unsettled, error {kv.Error}");
+        Assert.Equal("mesh_paris_lyon", kv.Subject.Subscription);
+        Assert.Equal(["4242"], Keys(kv, DifferenceKind.Missing));
+        Assert.Equal(["4343"], Keys(kv, DifferenceKind.Different));
+        Assert.Empty(Keys(kv, DifferenceKind.Extra));
     }
 
     private static List<string> Keys(TableComparison r, DifferenceKind kind) =>

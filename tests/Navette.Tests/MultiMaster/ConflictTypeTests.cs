@@ -41,13 +41,15 @@ public sealed class ConflictTypeTests(ITestOutputHelper output)
     private static Task<string?> RowAsync(ReplicationHarness h, string node, int id) =>
         h[node].ScalarAsync<string>($"SELECT items::text FROM items WHERE id = {id}");
 
-    /// <summary>Forgets a row on one node only: deleted under the subscription's own origin (not sent on) and without a tombstone.</summary>
+    /// <summary>
+    /// Forgets a row on one node only: deleted under the subscription's own origin (not sent on) and without a tombstone.
+    /// The session ends with the command, which releases the origin (a reset inside the same transaction would untag it).
+    /// </summary>
     private static Task ForgetAsync(ReplicationHarness h, string node, string origin, int id) =>
         h[node].ExecuteAsync($"""
             SELECT pg_replication_origin_session_setup('navette_{origin}');
             SET session_replication_role = replica;
             DELETE FROM items WHERE id = {id};
-            SELECT pg_replication_origin_session_reset();
             """);
 
     [Fact]
