@@ -79,7 +79,7 @@ internal sealed class CopyProgressReporter : IAsyncDisposable
             batch.BatchCommands.Add(upsert);
             await batch.ExecuteNonQueryAsync(ct);
         }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException || e is OperationCanceledException && ct.IsCancellationRequested)
         {
             _log.LogDebug("subscription {Subscription}: could not record copy progress: {Error}", _subscription, e.Message);
         }

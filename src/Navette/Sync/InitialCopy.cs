@@ -277,7 +277,7 @@ internal sealed class InitialCopy(
     }
 
     private List<CopyProgressRow> ProgressSnapshot() =>
-        _progress.Select(p => new CopyProgressRow(p.Key.QualifiedName, Interlocked.Read(ref p.Value.Rows), Interlocked.Read(ref p.Value.Bytes),
+        _progress.Select(p => new CopyProgressRow(p.Key.ReadableName, Interlocked.Read(ref p.Value.Rows), Interlocked.Read(ref p.Value.Bytes),
             Volatile.Read(ref p.Value.Started) == 1, Volatile.Read(ref p.Value.ChunksLeft) == 0)).ToList();
 
     private void Report()

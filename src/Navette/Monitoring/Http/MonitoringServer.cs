@@ -73,23 +73,27 @@ internal sealed class MonitoringServer : IAsyncDisposable
     private static void Map(WebApplication app, DaemonMonitor monitor)
     {
         var compact = new JsonSerializerOptions(StatusJson.Options) { WriteIndented = false };
-        app.MapGet("/metrics", async (HttpContext http) =>
+        app.MapGet("/metrics", async Task<IResult> (HttpContext http) =>
         {
             var rows = await monitor.StatusAsync(TimeSpan.FromSeconds(1), http.RequestAborted);
             return Results.Text(MetricsExporter.Render(monitor, rows), PrometheusWriter.ContentType);
         });
-        app.MapGet("/health", async (HttpContext http) =>
+        app.MapGet("/health", async Task<IResult> (HttpContext http) =>
         {
             var report = await monitor.HealthAsync(http.RequestAborted);
             return Results.Text(report.ToText(monitor.Running.Count), "text/plain; charset=utf-8", statusCode: report.Healthy ? 200 : 503);
         });
-        app.MapGet("/api/status", async (HttpContext http) =>
-            Results.Json(await monitor.StatusAsync(TimeSpan.FromSeconds(1), http.RequestAborted), StatusJson.Options));
-        app.MapGet("/api/dashboard", async (HttpContext http) =>
-            Results.Json(await DashboardData.ReadAsync(monitor, http.RequestAborted), compact));
-        app.MapGet("/", (HttpContext http) => Asset(http, "index.html"));
-        app.MapGet("/assets/{**path}", (HttpContext http, string path) => Asset(http, path));
+        // Serialised here rather than by Results.Json: the bytes are exactly those of navette status --json. The explicit
+        // return types keep these lambdas from binding to MapGet(RequestDelegate), which would drop the result.
+        app.MapGet("/api/status", async Task<IResult> (HttpContext http) =>
+            Json(JsonSerializer.Serialize(await monitor.StatusAsync(TimeSpan.FromSeconds(1), http.RequestAborted), StatusJson.Options)));
+        app.MapGet("/api/dashboard", async Task<IResult> (HttpContext http) =>
+            Json(JsonSerializer.Serialize(await DashboardData.ReadAsync(monitor, http.RequestAborted), compact)));
+        app.MapGet("/", IResult (HttpContext http) => Asset(http, "index.html"));
+        app.MapGet("/assets/{**path}", IResult (HttpContext http, string path) => Asset(http, path));
     }
+
+    private static IResult Json(string json) => Results.Text(json, "application/json; charset=utf-8");
 
     private static IResult Asset(HttpContext http, string path)
     {
