@@ -56,12 +56,15 @@ internal sealed class WalRetentionGuard(NavetteConfig config, DaemonMonitor moni
                 await using var conn = new NpgsqlConnection(origin);
                 await conn.OpenAsync(ct);
                 // A walsender that has not yet noticed its client went still holds the slot.
-                await using var cmd = new NpgsqlCommand("""
-                    SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL;
-                    SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1;
-                    """, conn);
-                cmd.Parameters.AddWithValue(slot);
-                await cmd.ExecuteNonQueryAsync(ct);
+                await using var batch = new NpgsqlBatch(conn)
+                {
+                    BatchCommands =
+                    {
+                        new("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL") { Parameters = { new() { Value = slot } } },
+                        new("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1") { Parameters = { new() { Value = slot } } },
+                    },
+                };
+                await batch.ExecuteNonQueryAsync(ct);
                 log.LogError("replication slot {Slot} dropped by the WAL retention guard", slot);
                 return;
             }
