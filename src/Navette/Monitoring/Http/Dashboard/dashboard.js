@@ -66,7 +66,7 @@
 
   function drawGraph(data) {
     const svg = $("graph");
-    const w = svg.clientWidth || 600, h = svg.clientHeight || 250, r = 24;
+    const w = svg.clientWidth || 600, h = svg.clientHeight || 250, r = 28;
     svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
     svg.replaceChildren();
     const defs = svgEl("defs");
