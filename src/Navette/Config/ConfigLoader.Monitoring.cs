@@ -79,19 +79,23 @@ internal static partial class ConfigLoader
             var warn = defaults.WarnBytes;
             var limit = defaults.LimitBytes;
             int? warnLine = null, limitLine = null;
+            var unreadable = false;
             if (fields.TryGetValue("warn", out var warnField))
             {
                 warnLine = LineOf(warnField);
                 if (Size(warnField, where, "warn") is { } w) warn = w;
+                else unreadable = true;
             }
 
             if (fields.TryGetValue("limit", out var limitField))
             {
                 limitLine = LineOf(limitField);
                 if (Size(limitField, where, "limit") is { } l) limit = l;
+                else unreadable = true;
             }
 
-            if (limit is { } hard && hard <= warn)
+            // Compared only when both sizes were read, and once: not again in every subscription inheriting them.
+            if (!unreadable && (warnLine is not null || limitLine is not null) && limit is { } hard && hard <= warn)
             {
                 Error(limitLine ?? warnLine ?? mapping.Line,
                     $"{where}: 'limit' ({ConfigUnits.FormatSize(hard)}) must be larger than 'warn' ({ConfigUnits.FormatSize(warn)}): "

@@ -74,6 +74,9 @@ internal sealed class NavetteProcess : IAsyncDisposable
     public static NavetteProcess StartDaemon(ITestOutputHelper output, string configPath, string label = "daemon", params string[] extraArgs) =>
         new(output, label, ["run", "-c", configPath, .. extraArgs], echo: true);
 
+    /// <summary>Starts any command (e.g. <c>status --watch</c>) and leaves it running.</summary>
+    public static NavetteProcess Start(ITestOutputHelper output, string label, params string[] args) => new(output, label, args, echo: true);
+
     /// <summary>Runs a one-shot command to its end (killed after <paramref name="timeout"/>).</summary>
     public static async Task<CliResult> RunAsync(ITestOutputHelper output, TimeSpan timeout, params string[] args)
     {
