@@ -39,9 +39,6 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
 
     public IReadOnlyList<SubscriptionWorker> Workers { get; private set; } = [];
 
-    /// <summary>Set once the daemon started (tests read counters and samples from it).</summary>
-    public DaemonMonitor? Monitor { get; private set; }
-
     public async Task RunAsync(DaemonOptions options, CancellationToken ct)
     {
         var log = logs.CreateLogger("navette");
@@ -56,7 +53,6 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
             MonitoringServer.CheckExposure(endpoint, options.HttpToken);
 
         var monitor = new DaemonMonitor(config, subs.Select(s => s.Name).ToList(), logs.CreateLogger("navette.monitor"));
-        Monitor = monitor;
         logs.AddProvider(new RecentEventsLoggerProvider(monitor.Events, subs.Select(s => s.Name).ToHashSet(StringComparer.Ordinal)));
 
         var startable = new List<SubscriptionConfig>();

@@ -103,10 +103,10 @@ internal sealed class DaemonMonitor
     /// <summary>Logs a WAL retention warning when a slot crosses its warn size (once per crossing, not every sample).</summary>
     private void WarnOnce(SubscriptionStatus s)
     {
-        var over = s.RetainedWalBytes is { } b && b > s.WalRetentionWarnBytes;
-        if (over && _walWarned.Add(s.Name))
-            _log.LogWarning("subscription {Subscription}: {Warning}", s.Name, s.Warnings.FirstOrDefault(w => w.Contains("WAL", StringComparison.Ordinal)) ?? "WAL retention over its warn size");
-        else if (!over)
+        var warning = Config.Subscriptions.TryGetValue(s.Name, out var sub) ? StatusReader.WalWarning(sub, s.RetainedWalBytes) : null;
+        if (warning is not null && _walWarned.Add(s.Name))
+            _log.LogWarning("subscription {Subscription}: {Warning}", s.Name, warning);
+        else if (warning is null)
             _walWarned.Remove(s.Name);
     }
 

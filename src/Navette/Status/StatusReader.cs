@@ -95,7 +95,7 @@ internal sealed class StatusReader(NavetteConfig config)
         var limits = sub.Limits;
         return new SubscriptionStatus(sub.Name, sub.From, sub.To, shown, error, lagBytes, lagSeconds, lastCommit, appliedLsn, rows, txns, rate, retained, active,
             limits.LagThreshold.TotalSeconds, limits.WalRetention.WarnBytes, limits.WalRetention.LimitBytes,
-            Warnings(sub, config.Nodes[sub.From].Name, lagSeconds, retained), copy);
+            Warnings(sub, lagSeconds, retained), copy);
     }
 
     private static SubscriptionStatus Empty(SubscriptionConfig sub, string state, string error) =>
@@ -103,18 +103,23 @@ internal sealed class StatusReader(NavetteConfig config)
             sub.Limits.LagThreshold.TotalSeconds, sub.Limits.WalRetention.WarnBytes, sub.Limits.WalRetention.LimitBytes, [], []);
 
     /// <summary>What is not yet an error but needs the operator: WAL piling up behind the slot, lag over its threshold.</summary>
-    internal static List<string> Warnings(SubscriptionConfig sub, string origin, double? lagSeconds, long? retained)
+    internal static List<string> Warnings(SubscriptionConfig sub, double? lagSeconds, long? retained)
     {
         var warnings = new List<string>();
-        var wal = sub.Limits.WalRetention;
-        if (retained is { } bytes && bytes > wal.WarnBytes)
-        {
-            warnings.Add($"slot {Sql.SlotName(sub.Name)} retains {ConfigUnits.FormatSize(bytes)} of WAL on {origin}, over wal_retention.warn ({ConfigUnits.FormatSize(wal.WarnBytes)})"
-                + (wal.LimitBytes is { } limit ? $"; at {ConfigUnits.FormatSize(limit)} (wal_retention.limit) the slot is dropped and the subscription needs navette resync" : ""));
-        }
+        if (WalWarning(sub, retained) is { } wal)
+            warnings.Add(wal);
         if (lagSeconds is { } lag && lag > sub.Limits.LagThreshold.TotalSeconds)
             warnings.Add($"lag {lag:F0} s is over lag_threshold ({sub.Limits.LagThreshold.TotalSeconds:F0} s)");
         return warnings;
+    }
+
+    /// <summary>The warning for a slot keeping more WAL than wal_retention.warn, else null.</summary>
+    internal static string? WalWarning(SubscriptionConfig sub, long? retained)
+    {
+        var wal = sub.Limits.WalRetention;
+        if (retained is not { } bytes || bytes <= wal.WarnBytes) return null;
+        return $"slot {Sql.SlotName(sub.Name)} retains {ConfigUnits.FormatSize(bytes)} of WAL on {sub.From}, over wal_retention.warn ({ConfigUnits.FormatSize(wal.WarnBytes)})"
+               + (wal.LimitBytes is { } limit ? $"; at {ConfigUnits.FormatSize(limit)} (wal_retention.limit) the slot is dropped and the subscription needs navette resync" : "");
     }
 
     private static async Task<List<CopyTableProgress>> ReadCopyProgressAsync(NpgsqlConnection target, string subscription, CancellationToken ct)
