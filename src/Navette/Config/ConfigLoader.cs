@@ -198,6 +198,11 @@ internal static partial class ConfigLoader
                 }
 
                 GenerateMeshSubscriptions(sets, subscriptions);
+                foreach (var generated in subscriptions.Values.Where(s => s.Generated).ToList())
+                {
+                    subscriptions[generated.Name] = generated with { Limits = monitoring.Limits };
+                }
+
                 MarkMultiMasterSets(sets, subscriptions);
             }
 

@@ -3,9 +3,9 @@ using System.Collections.Concurrent;
 namespace Navette.Monitoring;
 
 /// <summary>
-/// Conflicts seen by one subscription, by type (<c>insert_exists</c>, <c>update_missing</c>, <c>update_differs</c>,
-/// <c>delete_missing</c>, ...): the hook conflict detection calls for each conflict it resolves. Exposed as
-/// <c>navette_conflicts_total{type=...}</c> and listed on the dashboard.
+/// Conflicts met by one subscription, by type (the <c>conflict_type</c> of <c>navette.conflict_log</c>), exposed as
+/// <c>navette_conflicts_total{type=...}</c> and listed on the dashboard. <see cref="ConflictLogPoller"/> feeds it from
+/// the conflict log; code that sees a conflict in the daemon itself can call <see cref="Record"/> directly.
 /// </summary>
 internal sealed class ConflictCounters(string subscription, RecentEvents events)
 {
@@ -17,6 +17,9 @@ internal sealed class ConflictCounters(string subscription, RecentEvents events)
         _counts.AddOrUpdate(type, 1, (_, n) => n + 1);
         events.Add(RecentEvents.Conflict, subscription, detail is null ? type : $"{type}: {detail}");
     }
+
+    /// <summary>Counts conflicts that happened before the daemon started (no event: they are not recent).</summary>
+    public void Add(string type, long count) => _counts.AddOrUpdate(type, count, (_, n) => n + count);
 
     public IReadOnlyDictionary<string, long> Snapshot() => new SortedDictionary<string, long>(_counts, StringComparer.Ordinal);
 }

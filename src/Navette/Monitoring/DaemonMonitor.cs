@@ -32,7 +32,10 @@ internal sealed class DaemonMonitor
         _log = log;
         Metrics = running.ToDictionary(s => s, s => new SubscriptionMetrics(s, Events), StringComparer.Ordinal);
         Samples = config.Subscriptions.Keys.ToDictionary(s => s, _ => new SampleRing(SampleCount), StringComparer.Ordinal);
+        _conflicts = new ConflictLogPoller(config, Metrics);
     }
+
+    private readonly ConflictLogPoller _conflicts;
 
     public NavetteConfig Config { get; }
     public DateTime StartedAt { get; } = DateTime.UtcNow;
@@ -97,6 +100,7 @@ internal sealed class DaemonMonitor
                 ring.Add(new Sample(now, s.LagBytes, s.LagSeconds, rowsRate, txRate, s.RetainedWalBytes, s.State));
             WarnOnce(s);
         }
+        await _conflicts.PollAsync(ct);
         return rows;
     }
 
