@@ -132,6 +132,8 @@
       if (s.retained_wal_bytes > s.wal_retention_warn_bytes) wal.style.color = "#b36b00";
       tr.appendChild(wal);
       tr.appendChild(el("td", { class: "num" }, String(data.restarts[s.name] ?? "–")));
+      const conflicts = data.conflicts[s.name];
+      tr.appendChild(el("td", { class: "num" }, conflicts ? String(Object.values(conflicts).reduce((a, b) => a + b, 0)) : "–"));
       body.appendChild(tr);
     }
     const copies = $("copies");
