@@ -105,10 +105,12 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
 
     private static async Task SampleLoopAsync(DaemonMonitor monitor, WalRetentionGuard guard, ILogger log, CancellationToken ct)
     {
+        // The first sample waits one interval: starting the workers comes first, and the nodes' status is read
+        // while they settle rather than while they connect.
         using var timer = new PeriodicTimer(DaemonMonitor.SampleInterval);
         try
         {
-            do
+            while (await timer.WaitForNextTickAsync(ct))
             {
                 try
                 {
@@ -119,7 +121,7 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
                 {
                     log.LogDebug("monitor: sampling failed: {Error}", SubscriptionWorker.Describe(e));
                 }
-            } while (await timer.WaitForNextTickAsync(ct));
+            }
         }
         catch (OperationCanceledException) { }
     }
