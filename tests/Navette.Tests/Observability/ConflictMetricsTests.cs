@@ -8,6 +8,7 @@ using Xunit.Abstractions;
 namespace Navette.Tests.Observability;
 
 /// <summary>Conflicts of a two-node mesh counted by /metrics (from the target's conflict log) and listed on the dashboard.</summary>
+[Collection(ObservabilityCollection.Name)]
 public sealed class ConflictMetricsTests(ITestOutputHelper output)
 {
     [Fact]

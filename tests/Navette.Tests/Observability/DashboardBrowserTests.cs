@@ -10,6 +10,7 @@ namespace Navette.Tests.Observability;
 /// The dashboard in a real browser (Debian's headless Chromium driven by Playwright) over a running cascade of
 /// three nodes under a write load: every node drawn, the subscriptions streaming, the lag chart gaining points.
 /// </summary>
+[Collection(ObservabilityCollection.Name)]
 public sealed class DashboardBrowserTests(ITestOutputHelper output)
 {
     private const string Chromium = "/usr/bin/chromium";

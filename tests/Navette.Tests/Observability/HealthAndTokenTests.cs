@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace Navette.Tests.Observability;
 
 /// <summary>/health following a target going away and coming back; the token that guards the endpoint.</summary>
+[Collection(ObservabilityCollection.Name)]
 public sealed class HealthAndTokenTests(ITestOutputHelper output)
 {
     private const string Sub = "origin_to_replica";

@@ -8,6 +8,7 @@ using Xunit.Abstractions;
 namespace Navette.Tests.Observability;
 
 /// <summary>What the daemon and the commands print: JSON lines on request, and never a password.</summary>
+[Collection(ObservabilityCollection.Name)]
 public sealed class LogTests(ITestOutputHelper output)
 {
     private const string Sub = "origin_to_replica";

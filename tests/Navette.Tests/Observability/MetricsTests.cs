@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace Navette.Tests.Observability;
 
 /// <summary>/metrics and /api/status of a running daemon, checked against activity whose size the test knows.</summary>
+[Collection(ObservabilityCollection.Name)]
 public sealed class MetricsTests(ITestOutputHelper output)
 {
     private const string Sub = "origin_to_replica";

@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace Navette.Tests.Observability;
 
 /// <summary><c>navette status --watch</c> and the copy progress bars of the status table.</summary>
+[Collection(ObservabilityCollection.Name)]
 public sealed class StatusWatchTests(ITestOutputHelper output)
 {
     [Fact]

@@ -12,6 +12,7 @@ namespace Navette.Tests.Observability;
 /// another database. Over the warn size, status and metrics warn; over the limit, the daemon drops the slot and
 /// records a failed state that names navette resync.
 /// </summary>
+[Collection(ObservabilityCollection.Name)]
 public sealed class WalRetentionTests(ITestOutputHelper output)
 {
     private const string Sub = "origin_to_replica";
