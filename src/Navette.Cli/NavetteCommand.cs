@@ -32,11 +32,20 @@ internal static class NavetteCommand
         Recursive = true,
     };
 
+    private static readonly Option<string> LogFormatOption = new("--log-format")
+    {
+        Description = "Log lines as 'simple' text or 'json' (one JSON object per line)",
+        DefaultValueFactory = _ => "simple",
+        Recursive = true,
+    };
+
     public static async Task<int> RunAsync(string[] args)
     {
+        LogFormatOption.AcceptOnlyFromAmong("simple", "json");
         var root = new RootCommand("Navette: PostgreSQL replication (one-way, cascades, many-to-one, multi-master meshes) over logical decoding.");
         root.Options.Add(ConfigOption);
         root.Options.Add(VerboseOption);
+        root.Options.Add(LogFormatOption);
         root.Subcommands.Add(ApplyCommand());
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(StatusCommand());
@@ -53,11 +62,24 @@ internal static class NavetteCommand
         return await root.Parse(args).InvokeAsync(invocation);
     }
 
-    internal static ILoggerFactory CreateLogs(bool verbose) =>
-        LoggerFactory.Create(b => b
-            .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
-            .AddFilter("Npgsql", LogLevel.Warning)
-            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; }));
+    internal static ILoggerFactory CreateLogs(bool verbose, string format = "simple") =>
+        LoggerFactory.Create(b =>
+        {
+            b.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information).AddFilter("Npgsql", LogLevel.Warning);
+            if (format == "json")
+                b.AddJsonConsole(o =>
+                {
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                    o.IncludeScopes = false;
+                    // Messages keep their '->' and quotes readable; the output is still valid JSON.
+                    o.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+                });
+            else
+                b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        });
+
+    private static ILoggerFactory CreateLogs(ParseResult pr) => CreateLogs(pr.GetValue(VerboseOption), pr.GetValue(LogFormatOption)!);
 
     /// <summary>Runs a command body, mapping operator errors to a message and an exit code (no stack traces).</summary>
     internal static async Task<int> Guard(Func<Task<int>> body)
@@ -94,7 +116,7 @@ internal static class NavetteCommand
         cmd.SetAction((pr, ct) => Guard(async () =>
         {
             var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
-            using var logs = CreateLogs(pr.GetValue(VerboseOption));
+            using var logs = CreateLogs(pr);
             var actions = await new Reconciler(config, logs.CreateLogger("navette.apply")).RunAsync(ct);
             if (actions.Count == 0)
                 Console.WriteLine("navette apply: every node already matches " + config.SourcePath + "; nothing to change");
@@ -108,12 +130,25 @@ internal static class NavetteCommand
     private static Command RunCommand()
     {
         var only = new Option<string[]>("--subscription", "-s") { Description = "Run only these subscriptions (default: all)", AllowMultipleArgumentsPerToken = true };
-        var cmd = new Command("run", "Run the replication daemon: one supervised worker per subscription, until SIGINT/SIGTERM.") { only };
+        var http = new Option<string?>("--http")
+        {
+            Description = "Serve /metrics, /health, /api/status and the dashboard on ADDRESS:PORT (e.g. 127.0.0.1:9540; default: monitoring.http, else none)",
+        };
+        var token = new Option<string?>("--http-token")
+        {
+            Description = "Token every HTTP request must carry (Authorization: Bearer TOKEN); required off loopback. Default: NAVETTE_HTTP_TOKEN, else monitoring.http_token",
+        };
+        var cmd = new Command("run", "Run the replication daemon: one supervised worker per subscription, until SIGINT/SIGTERM.") { only, http, token };
         cmd.SetAction((pr, ct) => Guard(async () =>
         {
             var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
-            using var logs = CreateLogs(pr.GetValue(VerboseOption));
-            await new ReplicationDaemon(config, logs).RunAsync(pr.GetValue(only), ct);
+            var listen = pr.GetValue(http) ?? config.Monitoring.Http;
+            HttpEndpoint? endpoint = null;
+            if (listen is not null && !HttpEndpoint.TryParse(listen, out endpoint, out var problem))
+                throw new NavetteException($"--http {listen}: {problem}; e.g. --http 127.0.0.1:9540");
+            var secret = pr.GetValue(token) ?? (Environment.GetEnvironmentVariable("NAVETTE_HTTP_TOKEN") is { Length: > 0 } e ? e : null) ?? config.Monitoring.HttpToken;
+            using var logs = CreateLogs(pr);
+            await new ReplicationDaemon(config, logs).RunAsync(new DaemonOptions(pr.GetValue(only), endpoint, secret), ct);
             return ExitOk;
         }));
         return cmd;
@@ -122,11 +157,22 @@ internal static class NavetteCommand
     private static Command StatusCommand()
     {
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
-        var cmd = new Command("status", "Show each subscription: state, lag, last applied commit, throughput, WAL retained by its slot.") { json };
+        var watch = new Option<bool>("--watch", "-w") { Description = "Redraw the table every --interval seconds until Ctrl+C (copy progress bars included)" };
+        var interval = new Option<double>("--interval") { Description = "Seconds between two refreshes of --watch", DefaultValueFactory = _ => 2 };
+        var cmd = new Command("status", "Show each subscription: state, lag, last applied commit, throughput, WAL retained by its slot.") { json, watch, interval };
         cmd.SetAction((pr, ct) => Guard(async () =>
         {
             var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
-            var rows = await new StatusReader(config).ReadAsync(ct);
+            var reader = new StatusReader(config);
+            if (pr.GetValue(watch))
+            {
+                var every = pr.GetValue(interval);
+                if (every is < 0.2 or > 3600)
+                    throw new NavetteException($"--interval {every}: use a number of seconds from 0.2 to 3600");
+                await StatusWatch.RunAsync(reader, TimeSpan.FromSeconds(every), pr.GetValue(json), Console.Out, ct);
+                return ExitOk;
+            }
+            var rows = await reader.ReadAsync(ct);
             if (pr.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(rows, StatusJson.Options));
             else

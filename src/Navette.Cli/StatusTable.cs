@@ -1,19 +1,7 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Navette.Status;
 
 namespace Navette.Cli;
-
-internal static class StatusJson
-{
-    public static readonly JsonSerializerOptions Options = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
-}
 
 /// <summary>The human form of <c>navette status</c>.</summary>
 internal static class StatusTable
@@ -37,6 +25,34 @@ internal static class StatusTable
             w.WriteLine(string.Join("  ", t.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
         foreach (var r in rows.Where(r => r.Error is not null))
             w.WriteLine($"{r.Name}: {r.Error}");
+        foreach (var r in rows)
+            foreach (var warning in r.Warnings)
+                w.WriteLine($"{r.Name}: warning: {warning}");
+        foreach (var r in rows.Where(r => r.Copy.Count > 0))
+            WriteCopy(w, r);
+    }
+
+    private const int BarWidth = 24;
+
+    /// <summary>One progress bar per table of a running initial copy.</summary>
+    private static void WriteCopy(TextWriter w, SubscriptionStatus r)
+    {
+        var done = r.Copy.Count(c => c.Finished);
+        w.WriteLine($"{r.Name}: initial copy, {done}/{r.Copy.Count} tables done");
+        var width = r.Copy.Max(c => c.Table.Length);
+        foreach (var c in r.Copy)
+        {
+            var fraction = c.Fraction;
+            var filled = (int)Math.Round((fraction ?? 0) * BarWidth);
+            var bar = fraction is null && c.Started && !c.Finished
+                ? new string('~', BarWidth)
+                : new string('#', filled) + new string('.', BarWidth - filled);
+            var pct = c.Finished ? "done" : !c.Started ? "queued" : fraction is { } f ? (f * 100).ToString("F0", CultureInfo.InvariantCulture) + "%" : "";
+            var rows = c.EstimatedRows is { } e && !c.Finished
+                ? $"{c.RowsCopied.ToString("N0", CultureInfo.InvariantCulture)} / ~{e.ToString("N0", CultureInfo.InvariantCulture)} rows"
+                : $"{c.RowsCopied.ToString("N0", CultureInfo.InvariantCulture)} rows";
+            w.WriteLine($"  {c.Table.PadRight(width)}  [{bar}] {pct,6}  {rows}, {Bytes(c.BytesCopied)}");
+        }
     }
 
     public static string Bytes(long b) => b switch

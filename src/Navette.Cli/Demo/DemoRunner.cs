@@ -57,7 +57,7 @@ internal sealed class DemoRunner(int seconds, bool keep, string? dir, bool verbo
 
             Step($"navette run (daemon in this process; its log: {logPath})");
             using var daemonStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var daemon = Task.Run(() => new ReplicationDaemon(config, logs).RunAsync(null, daemonStop.Token), CancellationToken.None);
+            var daemon = Task.Run(() => new ReplicationDaemon(config, logs).RunAsync(new DaemonOptions(), daemonStop.Token), CancellationToken.None);
             await WaitForStreamingAsync(config, daemon, ct);
 
             Step($"write workload on paris: {Writers} sessions for {seconds} s (orders, balances, status changes, deletes)");

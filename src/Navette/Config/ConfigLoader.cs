@@ -8,7 +8,7 @@ namespace Navette.Config;
 /// Reads <c>navette.yaml</c> and validates all of it before anything touches a database.
 /// Every problem is reported, each with its file and line, in one <see cref="ConfigException"/>.
 /// </summary>
-internal static class ConfigLoader
+internal static partial class ConfigLoader
 {
     /// <summary>The file read when no <c>-c</c> option is given.</summary>
     public const string DefaultPath = "navette.yaml";
@@ -16,7 +16,7 @@ internal static class ConfigLoader
     /// <summary>Names become replication slot, publication and origin names.</summary>
     public const int MaxNameLength = 40;
 
-    private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions"];
+    private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions", "monitoring"];
     private static readonly string[] NodeKeys = ["conninfo"];
     private static readonly string[] SetKeys = ["tables", "mesh", "conflicts", "priority", "conflict_window", "conflict_function"];
     private static readonly string[] TableEntryKeys = ["name", "conflicts", "priority", "conflict_window", "conflict_function"];
@@ -26,7 +26,7 @@ internal static class ConfigLoader
     /// <summary>Generated mesh subscription names still fit a slot name (63 bytes) behind the navette_ prefix.</summary>
     public const int MaxGeneratedNameLength = 55;
     private static readonly string[] SubscriptionKeys =
-        ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers"];
+        ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers", "lag_threshold", "wal_retention"];
 
     /// <summary>Loads and validates a configuration file; throws <see cref="ConfigException"/> listing every error.</summary>
     public static NavetteConfig Load(string path)
@@ -137,7 +137,7 @@ internal static class ConfigLoader
         }
     }
 
-    private sealed class Validator(string file)
+    private sealed partial class Validator(string file)
     {
         private readonly List<ConfigError> _errors = [];
 
@@ -160,6 +160,7 @@ internal static class ConfigLoader
             var nodes = new OrderedDictionary<string, NodeConfig>(StringComparer.Ordinal);
             var sets = new OrderedDictionary<string, SetConfig>(StringComparer.Ordinal);
             var subscriptions = new OrderedDictionary<string, SubscriptionConfig>(StringComparer.Ordinal);
+            var monitoring = MonitoringConfig.Default;
 
             if (root is null || root is YamlTreeScalar { IsNull: true })
             {
@@ -186,12 +187,22 @@ internal static class ConfigLoader
                     ValidateSets(setsSection.Value, sets, nodes);
                 }
 
+                if (sections.TryGetValue("monitoring", out var monitoringSection))
+                {
+                    monitoring = ValidateMonitoring(monitoringSection.Key, monitoringSection.Value);
+                }
+
                 if (sections.TryGetValue("subscriptions", out var subscriptionsSection))
                 {
-                    ValidateSubscriptions(subscriptionsSection.Value, nodes, sets, subscriptions);
+                    ValidateSubscriptions(subscriptionsSection.Value, nodes, sets, subscriptions, monitoring.Limits);
                 }
 
                 GenerateMeshSubscriptions(sets, subscriptions);
+                foreach (var generated in subscriptions.Values.Where(s => s.Generated).ToList())
+                {
+                    subscriptions[generated.Name] = generated with { Limits = monitoring.Limits };
+                }
+
                 MarkMultiMasterSets(sets, subscriptions);
             }
 
@@ -204,7 +215,10 @@ internal static class ConfigLoader
                 file,
                 new ReadOnlyDictionary<string, NodeConfig>(nodes),
                 new ReadOnlyDictionary<string, SetConfig>(sets),
-                new ReadOnlyDictionary<string, SubscriptionConfig>(subscriptions));
+                new ReadOnlyDictionary<string, SubscriptionConfig>(subscriptions))
+            {
+                Monitoring = monitoring,
+            };
         }
 
         // ------------------------------------------------------------ sections
@@ -617,7 +631,8 @@ internal static class ConfigLoader
             YamlTreeNode section,
             OrderedDictionary<string, NodeConfig> nodes,
             OrderedDictionary<string, SetConfig> sets,
-            OrderedDictionary<string, SubscriptionConfig> subscriptions)
+            OrderedDictionary<string, SubscriptionConfig> subscriptions,
+            SubscriptionLimits defaultLimits)
         {
             var pairs = new Dictionary<(string From, string To), SubscriptionConfig>();
             foreach (var (nameKey, value) in ReadEntries(section, "subscriptions", "subscription"))
@@ -652,7 +667,10 @@ internal static class ConfigLoader
 
                 var subscription = new SubscriptionConfig(
                     name, from ?? string.Empty, to ?? string.Empty, setNames,
-                    initialCopy, forward, copySchema, copyWorkers, nameKey.Line);
+                    initialCopy, forward, copySchema, copyWorkers, nameKey.Line)
+                {
+                    Limits = Limits(fields, owner, defaultLimits),
+                };
 
                 if (from is not null && to is not null && from != to)
                 {

@@ -10,6 +10,8 @@ internal sealed record NavetteConfig(
     IReadOnlyDictionary<string, SetConfig> Sets,
     IReadOnlyDictionary<string, SubscriptionConfig> Subscriptions)
 {
+    public MonitoringConfig Monitoring { get; init; } = MonitoringConfig.Default;
+
     /// <summary>
     /// Whether the subscription's target settles conflicts on the set's tables: the set names a policy, or it is written
     /// on several nodes and the target is one of its writers (a read-only replica fed from a mesh never meets a conflict).
@@ -118,4 +120,7 @@ internal sealed record SubscriptionConfig(
     public const int DefaultCopyWorkers = 4;
     public const int MinCopyWorkers = 1;
     public const int MaxCopyWorkers = 64;
+
+    /// <summary>Lag threshold and WAL retention sizes: its own keys, else the monitoring section's.</summary>
+    public SubscriptionLimits Limits { get; init; } = SubscriptionLimits.Default;
 }

@@ -1,10 +1,15 @@
 using Microsoft.Extensions.Logging;
 using Navette.Config;
 using Navette.Conflicts;
+using Navette.Monitoring;
+using Navette.Monitoring.Http;
 
 namespace Navette.Daemon;
 
-/// <summary><c>navette run</c>: one supervised worker per subscription until cancelled (SIGINT/SIGTERM).</summary>
+/// <summary>
+/// <c>navette run</c>: one supervised worker per subscription until cancelled (SIGINT/SIGTERM), the monitor that
+/// samples them every few seconds (and enforces the WAL retention limit), and the HTTP endpoint when asked for.
+/// </summary>
 internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory logs)
 {
     public static SubscriptionPlan PlanFor(NavetteConfig config, SubscriptionConfig sub) => new(
@@ -30,19 +35,94 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
     private static string WithErrorDetail(string connectionString) =>
         new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { IncludeErrorDetail = true }.ConnectionString;
 
+    private readonly Dictionary<string, (CancellationTokenSource Stop, Task Run)> _running = new(StringComparer.Ordinal);
+
     public IReadOnlyList<SubscriptionWorker> Workers { get; private set; } = [];
 
-    public async Task RunAsync(IReadOnlyCollection<string>? only, CancellationToken ct)
+    public async Task RunAsync(DaemonOptions options, CancellationToken ct)
     {
         var log = logs.CreateLogger("navette");
+        var only = options.Only;
         var subs = config.Subscriptions.Values.Where(s => only is null || only.Count == 0 || only.Contains(s.Name)).ToList();
         if (only is { Count: > 0 })
             foreach (var missing in only.Where(n => !config.Subscriptions.ContainsKey(n)))
                 throw new NavetteException($"no subscription named {missing} in {config.SourcePath}; defined: {string.Join(", ", config.Subscriptions.Keys)}");
         if (subs.Count == 0)
             throw new NavetteException($"{config.SourcePath} defines no subscription; nothing to run");
-        Workers = subs.Select(s => new SubscriptionWorker(PlanFor(config, s), logs.CreateLogger($"navette.{s.Name}"))).ToList();
-        log.LogInformation("navette run: {Count} subscription(s): {Names}", Workers.Count, string.Join(", ", subs.Select(s => $"{s.Name} ({s.From} -> {s.To})")));
-        await Task.WhenAll(Workers.Select(w => Task.Run(() => w.RunSupervisedAsync(ct), CancellationToken.None)));
+        if (options.Http is { } endpoint)
+            MonitoringServer.CheckExposure(endpoint, options.HttpToken);
+
+        var monitor = new DaemonMonitor(config, subs.Select(s => s.Name).ToList(), logs.CreateLogger("navette.monitor"));
+        logs.AddProvider(new RecentEventsLoggerProvider(monitor.Events, subs.Select(s => s.Name).ToHashSet(StringComparer.Ordinal)));
+
+        var startable = new List<SubscriptionConfig>();
+        foreach (var s in subs)
+        {
+            if (await WalRetentionGuard.DroppedEarlierAsync(config, s, ct) is { } reason)
+            {
+                monitor.MarkDropped(s.Name, reason);
+                log.LogError("subscription {Subscription} is not started: {Reason}", s.Name, reason);
+            }
+            else startable.Add(s);
+        }
+        Workers = startable.Select(s => new SubscriptionWorker(PlanFor(config, s), logs.CreateLogger($"navette.{s.Name}"), monitor.Metrics[s.Name])).ToList();
+        monitor.Workers = Workers.ToDictionary(w => w.Plan.Name, StringComparer.Ordinal);
+
+        await using var server = options.Http is { } http
+            ? await MonitoringServer.StartAsync(http, options.HttpToken, monitor, logs, ct)
+            : null;
+        log.LogInformation("navette run: {Count} subscription(s): {Names}", Workers.Count, string.Join(", ", startable.Select(s => $"{s.Name} ({s.From} -> {s.To})")));
+
+        foreach (var w in Workers)
+        {
+            var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            _running[w.Plan.Name] = (stop, Task.Run(() => w.RunSupervisedAsync(stop.Token), CancellationToken.None));
+        }
+        var guard = new WalRetentionGuard(config, monitor, StopWorkerAsync, logs.CreateLogger("navette.wal_guard"));
+        using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var sampler = Task.Run(() => SampleLoopAsync(monitor, guard, log, stopSampling.Token), CancellationToken.None);
+        try
+        {
+            // Runs until stopped, even when the guard stopped every worker: the endpoint still tells what happened.
+            try { await Task.Delay(Timeout.Infinite, ct); } catch (OperationCanceledException) { }
+            await Task.WhenAll(_running.Values.Select(r => r.Run));
+        }
+        finally
+        {
+            await stopSampling.CancelAsync();
+            await sampler;
+            await guard.DrainAsync();
+            foreach (var r in _running.Values) r.Stop.Dispose();
+        }
+    }
+
+    private async Task StopWorkerAsync(string subscription)
+    {
+        if (!_running.TryGetValue(subscription, out var r)) return;
+        await r.Stop.CancelAsync();
+        await r.Run;
+    }
+
+    private static async Task SampleLoopAsync(DaemonMonitor monitor, WalRetentionGuard guard, ILogger log, CancellationToken ct)
+    {
+        // The first sample waits one interval: starting the workers comes first, and the nodes' status is read
+        // while they settle rather than while they connect.
+        using var timer = new PeriodicTimer(DaemonMonitor.SampleInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                try
+                {
+                    var rows = await monitor.SampleAsync(ct);
+                    await guard.EnforceAsync(rows, ct);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    log.LogDebug("monitor: sampling failed: {Error}", SubscriptionWorker.Describe(e));
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
     }
 }

@@ -5,6 +5,7 @@ using Navette.Apply;
 using Navette.Capture;
 using Navette.Conflicts;
 using Navette.Markers;
+using Navette.Monitoring;
 using Navette.Sync;
 using Npgsql;
 using NpgsqlTypes;
@@ -16,7 +17,7 @@ namespace Navette.Daemon;
 /// attempt with nothing half-applied; <see cref="RunSupervisedAsync"/> retries with exponential backoff and
 /// every attempt resumes from the replication origin's progress on the target.
 /// </summary>
-internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
+internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, SubscriptionMetrics? metrics = null)
 {
     private const int MaxTransactionsPerBatch = 2000;
     private const int MaxChangesPerBatch = 20_000;
@@ -272,6 +273,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log)
                 log.LogDebug("subscription {Subscription}: applied {Txns} transactions, {Rows} rows up to {Lsn} in {Ms:F0} ms", plan.Name, batch.Count, rows, batch[^1].EndLsn, secs * 1000);
                 Interlocked.Exchange(ref _lastWrittenEnd, (long)(ulong)batch[^1].EndLsn);
                 if (writer.LastQueuedRebroadcasts) _resend.Release();
+                metrics?.RecordBatch(batch.Count(t => t.Changes.Count > 0), rows, bytes, clock.Elapsed - t0);
                 // The batch's commit also cleared any error shown for the subscription.
                 _healthy = true;
                 _failing = false;

@@ -23,6 +23,7 @@ internal sealed class StatusReader(NavetteConfig config)
         long? lagBytes = null, retained = null;
         double? lagSeconds = null;
         bool active = false;
+        var copy = new List<CopyTableProgress>();
         try
         {
             await using var target = new NpgsqlConnection(config.Nodes[sub.To].ToNpgsqlConnectionString());
@@ -42,6 +43,9 @@ internal sealed class StatusReader(NavetteConfig config)
             rows = r.GetInt64(4);
             txns = r.GetInt64(5);
             rate = r.GetDouble(6);
+            await r.DisposeAsync();
+            if (state is "initializing" or "copying")
+                copy = await ReadCopyProgressAsync(target, sub.Name, ct);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
@@ -76,6 +80,9 @@ internal sealed class StatusReader(NavetteConfig config)
                 // Not streaming: at most the time since the last applied commit.
                 else if (lastCommit is { } t) lagSeconds = Math.Max(0, (DateTime.UtcNow - t.ToUniversalTime()).TotalSeconds);
             }
+            await r.DisposeAsync();
+            if (copy.Count > 0)
+                copy = await EstimateRowsAsync(origin, copy, ct);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
@@ -85,9 +92,63 @@ internal sealed class StatusReader(NavetteConfig config)
         var shown = state;
         if (state is "streaming" && !active) shown = error is null ? "stopped" : "failed";
         if (state is "initializing" or "copying" && error is not null && !active) shown = "failed";
-        return new SubscriptionStatus(sub.Name, sub.From, sub.To, shown, error, lagBytes, lagSeconds, lastCommit, appliedLsn, rows, txns, rate, retained, active);
+        var limits = sub.Limits;
+        return new SubscriptionStatus(sub.Name, sub.From, sub.To, shown, error, lagBytes, lagSeconds, lastCommit, appliedLsn, rows, txns, rate, retained, active,
+            limits.LagThreshold.TotalSeconds, limits.WalRetention.WarnBytes, limits.WalRetention.LimitBytes,
+            Warnings(sub, lagSeconds, retained), copy);
     }
 
     private static SubscriptionStatus Empty(SubscriptionConfig sub, string state, string error) =>
-        new(sub.Name, sub.From, sub.To, state, error, null, null, null, null, 0, 0, 0, null, false);
+        new(sub.Name, sub.From, sub.To, state, error, null, null, null, null, 0, 0, 0, null, false,
+            sub.Limits.LagThreshold.TotalSeconds, sub.Limits.WalRetention.WarnBytes, sub.Limits.WalRetention.LimitBytes, [], []);
+
+    /// <summary>What is not yet an error but needs the operator: WAL piling up behind the slot, lag over its threshold.</summary>
+    internal static List<string> Warnings(SubscriptionConfig sub, double? lagSeconds, long? retained)
+    {
+        var warnings = new List<string>();
+        if (WalWarning(sub, retained) is { } wal)
+            warnings.Add(wal);
+        if (lagSeconds is { } lag && lag > sub.Limits.LagThreshold.TotalSeconds)
+            warnings.Add($"lag {lag:F0} s is over lag_threshold ({sub.Limits.LagThreshold.TotalSeconds:F0} s)");
+        return warnings;
+    }
+
+    /// <summary>The warning for a slot keeping more WAL than wal_retention.warn, else null.</summary>
+    internal static string? WalWarning(SubscriptionConfig sub, long? retained)
+    {
+        var wal = sub.Limits.WalRetention;
+        if (retained is not { } bytes || bytes <= wal.WarnBytes) return null;
+        return $"slot {Sql.SlotName(sub.Name)} retains {ConfigUnits.FormatSize(bytes)} of WAL on {sub.From}, over wal_retention.warn ({ConfigUnits.FormatSize(wal.WarnBytes)})"
+               + (wal.LimitBytes is { } limit ? $"; at {ConfigUnits.FormatSize(limit)} (wal_retention.limit) the slot is dropped and the subscription needs navette resync" : "");
+    }
+
+    private static async Task<List<CopyTableProgress>> ReadCopyProgressAsync(NpgsqlConnection target, string subscription, CancellationToken ct)
+    {
+        var tables = new List<CopyTableProgress>();
+        await using var cmd = new NpgsqlCommand("""
+            SELECT table_name, rows_copied, bytes_copied, started_at IS NOT NULL, finished_at IS NOT NULL
+              FROM navette.copy_progress WHERE subscription = $1 ORDER BY table_name
+            """, target);
+        cmd.Parameters.AddWithValue(subscription);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            tables.Add(new CopyTableProgress(r.GetString(0), r.GetInt64(1), r.GetInt64(2), null, r.GetBoolean(3), r.GetBoolean(4)));
+        return tables;
+    }
+
+    /// <summary>The origin's row estimates (reltuples, summed over partitions) for the tables being copied.</summary>
+    private static async Task<List<CopyTableProgress>> EstimateRowsAsync(NpgsqlConnection origin, List<CopyTableProgress> tables, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT t.name, (SELECT sum(c.reltuples)::bigint FROM pg_partition_tree(to_regclass(t.name)) p JOIN pg_class c ON c.oid = p.relid
+                             WHERE p.isleaf AND c.reltuples >= 0)
+              FROM unnest($1::text[]) AS t(name)
+            """, origin);
+        cmd.Parameters.AddWithValue(tables.Select(t => t.Table).ToArray());
+        var estimates = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                if (!r.IsDBNull(1)) estimates[r.GetString(0)] = r.GetInt64(1);
+        return tables.Select(t => estimates.TryGetValue(t.Table, out var e) && e > 0 ? t with { EstimatedRows = e } : t).ToList();
+    }
 }

@@ -1,6 +1,6 @@
 namespace Navette.Status;
 
-/// <summary>One subscription as <c>navette status</c> reports it (also its JSON shape).</summary>
+/// <summary>One subscription as <c>navette status</c> reports it (also its JSON shape, and the daemon's <c>/api/status</c>).</summary>
 internal sealed record SubscriptionStatus(
     string Name,
     string From,
@@ -15,4 +15,23 @@ internal sealed record SubscriptionStatus(
     long TransactionsApplied,
     double RowsPerSecond,
     long? RetainedWalBytes,
-    bool SlotActive);
+    bool SlotActive,
+    double LagThresholdSeconds,
+    long WalRetentionWarnBytes,
+    long? WalRetentionLimitBytes,
+    IReadOnlyList<string> Warnings,
+    IReadOnlyList<CopyTableProgress> Copy)
+{
+    /// <summary>The slot's name on the origin.</summary>
+    public string Slot => Sql.SlotName(Name);
+}
+
+/// <summary>
+/// One table of an initial copy, as the copy last wrote it to <c>navette.copy_progress</c> on the target.
+/// <see cref="EstimatedRows"/> is the origin's planner estimate (null before the table was ever analysed).
+/// </summary>
+internal sealed record CopyTableProgress(string Table, long RowsCopied, long BytesCopied, long? EstimatedRows, bool Started, bool Finished)
+{
+    /// <summary>0..1, or null when there is no estimate; a finished table is 1 whatever the estimate said.</summary>
+    public double? Fraction => Finished ? 1 : EstimatedRows is > 0 and var e ? Math.Min(0.99, RowsCopied / (double)e) : null;
+}

@@ -6,6 +6,14 @@ internal sealed record CopyTable(string Schema, string Name, string[] Columns, b
     public string QualifiedName => Sql.Qualified(Schema, Name);
     public string ColumnList => string.Join(", ", Columns.Select(Sql.Ident));
     public override string ToString() => $"{Schema}.{Name}";
+
+    /// <summary><c>schema.table</c>, each part quoted only when it must be: shown to operators, and still a valid regclass.</summary>
+    public string ReadableName => Readable(Schema) + "." + Readable(Name);
+
+    private static string Readable(string part) =>
+        part.Length > 0 && part[0] is (>= 'a' and <= 'z') or '_' && part.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '$')
+            ? part
+            : Sql.Ident(part);
 }
 
 /// <summary>

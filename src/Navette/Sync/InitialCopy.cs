@@ -92,7 +92,7 @@ internal sealed class InitialCopy(
                 catch { tcs.TrySetCanceled(); await failed.CancelAsync(); throw; }
             }, CancellationToken.None));
         }
-        using var reporter = new Timer(_ => Report(), null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
+        await using var reporter = new CopyProgressReporter(subscription, CopyConnectionString(targetConnectionString, "progress"), ProgressSnapshot, Report, log);
         try
         {
             // The exported snapshot lives only while the slot's replication connection stays idle: every worker
@@ -275,6 +275,10 @@ internal sealed class InitialCopy(
         log.LogInformation("subscription {Subscription}: copied {Table}: {Rows} rows, {MB:F1} MB in {Seconds:F1} s ({Rate:F1} MB/s, {Format})",
             subscription, table, Interlocked.Read(ref progress.Rows), progress.Bytes / 1048576.0, secs, progress.Bytes / 1048576.0 / secs, format);
     }
+
+    private List<CopyProgressRow> ProgressSnapshot() =>
+        _progress.Select(p => new CopyProgressRow(p.Key.ReadableName, Interlocked.Read(ref p.Value.Rows), Interlocked.Read(ref p.Value.Bytes),
+            Volatile.Read(ref p.Value.Started) == 1, Volatile.Read(ref p.Value.ChunksLeft) == 0)).ToList();
 
     private void Report()
     {

@@ -175,7 +175,7 @@ public class ConfigLoaderTests
     [Fact]
     public void Root_must_be_a_mapping()
     {
-        AssertError("\n- nodes\n- sets\n", 2, "the top level must be a mapping with the keys nodes, sets, subscriptions");
+        AssertError("\n- nodes\n- sets\n", 2, "the top level must be a mapping with the keys nodes, sets, subscriptions, monitoring");
     }
 
     [Fact]
@@ -221,13 +221,13 @@ public class ConfigLoaderTests
     public void Unknown_top_level_key_suggests_the_closest()
     {
         AssertError(Nodes + "\nsubscription: {}\n", 5,
-            "unknown key 'subscription' at the top level; allowed: nodes, sets, subscriptions; did you mean 'subscriptions'?");
+            "unknown key 'subscription' at the top level; allowed: nodes, sets, subscriptions, monitoring; did you mean 'subscriptions'?");
     }
 
     [Fact]
     public void Unknown_key_without_close_match_has_no_suggestion()
     {
-        AssertError(Nodes + "\nreplication: {}\n", 5, "unknown key 'replication' at the top level; allowed: nodes, sets, subscriptions");
+        AssertError(Nodes + "\nreplication: {}\n", 5, "unknown key 'replication' at the top level; allowed: nodes, sets, subscriptions, monitoring");
     }
 
     [Fact]
@@ -264,7 +264,7 @@ public class ConfigLoaderTests
             [
                 new ConfigError(File, 7, "subscription 'a_to_b': 'from' is required"),
                 new ConfigError(File, 8,
-                    "unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers; did you mean 'from'?"),
+                    "unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention; did you mean 'from'?"),
             ],
             errors);
     }
@@ -597,12 +597,12 @@ public class ConfigLoaderTests
             "test.yaml:6: set 'shop': table 'public.orders' is listed twice (first at line 6)",
             "test.yaml:7: duplicate set 'shop' (first defined at line 6)",
             "test.yaml:9: subscription 'a_to_b': 'from' is required",
-            "test.yaml:10: unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers; did you mean 'from'?",
+            "test.yaml:10: unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention; did you mean 'from'?",
             "test.yaml:11: subscription 'a_to_b': unknown node 'lyon' in 'to'; defined nodes: paris, Lyon, nice; did you mean 'Lyon'?",
             "test.yaml:12: subscription 'a_to_b': unknown set 'nope' in 'sets'; defined sets: shop",
             "test.yaml:13: subscription 'a_to_b': 'initial_copy' must be true or false, not 'yes' (only YAML 1.2 booleans are accepted)",
             "test.yaml:14: subscription 'a_to_b': 'copy_workers' must be an integer from 1 to 64, not '100'",
-            "test.yaml:15: unknown key 'extra' at the top level; allowed: nodes, sets, subscriptions",
+            "test.yaml:15: unknown key 'extra' at the top level; allowed: nodes, sets, subscriptions, monitoring",
         ];
         Assert.Equal(expected, ex.Errors.Select(e => e.ToString()));
         Assert.Equal(string.Join('\n', expected), ex.Message);

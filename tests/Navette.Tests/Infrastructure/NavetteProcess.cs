@@ -71,8 +71,11 @@ internal sealed class NavetteProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>navette run -c <paramref name="configPath"/></c>.</summary>
-    public static NavetteProcess StartDaemon(ITestOutputHelper output, string configPath, string label = "daemon") =>
-        new(output, label, ["run", "-c", configPath], echo: true);
+    public static NavetteProcess StartDaemon(ITestOutputHelper output, string configPath, string label = "daemon", params string[] extraArgs) =>
+        new(output, label, ["run", "-c", configPath, .. extraArgs], echo: true);
+
+    /// <summary>Starts any command (e.g. <c>status --watch</c>) and leaves it running.</summary>
+    public static NavetteProcess Start(ITestOutputHelper output, string label, params string[] args) => new(output, label, args, echo: true);
 
     /// <summary>Runs a one-shot command to its end (killed after <paramref name="timeout"/>).</summary>
     public static async Task<CliResult> RunAsync(ITestOutputHelper output, TimeSpan timeout, params string[] args)

@@ -74,7 +74,7 @@ internal sealed class ReplicationHarness : IAsyncDisposable
     {
         _daemonStop = new CancellationTokenSource();
         var daemon = new ReplicationDaemon(Config, _logs);
-        _daemon = Task.Run(() => daemon.RunAsync(null, _daemonStop.Token));
+        _daemon = Task.Run(() => daemon.RunAsync(new DaemonOptions(), _daemonStop.Token));
     }
 
     public async Task StopDaemonAsync()

@@ -72,6 +72,9 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
                 await Eventually.TrueAsync(async () => (await NodeQueries.SlotAsync(h["origin"], Sub))?.Active == true || daemon.HasExited,
                     TimeSpan.FromSeconds(90), "the daemon to stream", pollMs: 50);
             }
+            // Counted from the daemon's first log line, not from the process start: on a loaded machine the runtime's
+            // own start-up can take seconds, and kills that land before the daemon does anything test nothing.
+            Assert.True(await daemon.WaitForOutputAsync("navette run:", TimeSpan.FromSeconds(60)), "the daemon exited by itself:\n" + daemon.RecentOutput());
             await Task.Delay(random.Next(200, 3000));
             Assert.False(daemon.HasExited, "the daemon exited by itself:\n" + daemon.RecentOutput());
             daemon.Kill();

@@ -153,7 +153,7 @@ internal sealed class ApplyKit(ITestOutputHelper output) : IDisposable
     {
         var stop = new CancellationTokenSource();
         var daemon = new Navette.Daemon.ReplicationDaemon(config, _logs);
-        var run = Task.Run(() => daemon.RunAsync(null, stop.Token));
+        var run = Task.Run(() => daemon.RunAsync(new Navette.Daemon.DaemonOptions(), stop.Token));
         return new DaemonHandle(stop, run);
     }
 
