@@ -51,7 +51,7 @@ internal sealed class FenceWaiter(NavetteConfig config)
                 await using var conn = new NpgsqlConnection(cs);
                 await conn.OpenAsync(ct);
                 await using var cmd = new NpgsqlCommand(
-                    "SELECT (SELECT last_value FROM navette.rebroadcast_id_seq), (SELECT count(*) FROM navette.rebroadcast)", conn);
+                    "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM navette.rebroadcast_id_seq), (SELECT count(*) FROM navette.rebroadcast)", conn);
                 await using var r = await cmd.ExecuteReaderAsync(ct);
                 await r.ReadAsync(ct);
                 result[node] = (r.GetInt64(0), r.GetInt64(1));

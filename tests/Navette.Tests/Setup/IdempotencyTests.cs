@@ -137,7 +137,9 @@ public sealed class IdempotencyTests(ITestOutputHelper output)
             CREATE TABLE sales.orders (id int PRIMARY KEY);
             CREATE TABLE sales.lines (id int PRIMARY KEY);
             """);
-        const string publicationTables = "SELECT pubname || ':' || schemaname || '.' || tablename FROM pg_publication_tables ORDER BY 1";
+        // The other in-stream markers (compare and repair requests) are in every publication too, like the fence.
+        const string publicationTables = "SELECT pubname || ':' || schemaname || '.' || tablename FROM pg_publication_tables WHERE schemaname <> 'navette' OR tablename = 'fence' ORDER BY 1";
+        const string markers = "SELECT count(*) FROM pg_publication_tables WHERE schemaname = 'navette' AND tablename IN ('compare_request', 'repair_request')";
         h.WriteConfig("""
             sets:
               s1: { tables: [public.t1, public.t2] }
@@ -153,6 +155,7 @@ public sealed class IdempotencyTests(ITestOutputHelper output)
             "navette_s2:navette.fence", "navette_s2:public.t3",
             "navette_s3:navette.fence", "navette_s3:sales.lines", "navette_s3:sales.orders",
         ], await ApplyKit.StringsAsync(h["a"], publicationTables));
+        Assert.Equal(6, await h["a"].ScalarAsync<long>(markers));
 
         // Change a set's tables, let a pattern pick up a new table, and drop a set from the subscription.
         await h.OnAllAsync("CREATE TABLE sales.refunds (id int PRIMARY KEY)");
