@@ -1,3 +1,5 @@
+using Navette.Processes;
+
 namespace Navette.Cli.Demo;
 
 /// <summary>File-system chores for throwaway clusters: ownership, permissions, quiet deletes.</summary>

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Navette.Cli.Demo;
+using Navette.Processes;
 
 namespace Navette.Tests.Infrastructure;
 

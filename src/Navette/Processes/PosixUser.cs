@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Navette.Cli.Demo;
+namespace Navette.Processes;
 
 /// <summary>
 /// Small helpers about the current OS user. PostgreSQL refuses to run as root, so when we are
