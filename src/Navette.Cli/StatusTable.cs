@@ -31,12 +31,18 @@ internal static class StatusTable
             r.RowsApplied.ToString(CultureInfo.InvariantCulture),
             r.RetainedWalBytes is { } x ? Bytes(x) : "-",
         }).ToList();
+        WriteColumns(w, header, table);
+        foreach (var r in rows.Where(r => r.Error is not null))
+            w.WriteLine($"{r.Name}: {r.Error}");
+    }
+
+    /// <summary>A header and rows as left-aligned columns two spaces apart.</summary>
+    public static void WriteColumns(TextWriter w, string[] header, IReadOnlyList<string[]> table)
+    {
         var widths = header.Select((h, i) => Math.Max(h.Length, table.Count == 0 ? 0 : table.Max(t => t[i].Length))).ToArray();
         w.WriteLine(string.Join("  ", header.Select((h, i) => h.PadRight(widths[i]))).TrimEnd());
         foreach (var t in table)
             w.WriteLine(string.Join("  ", t.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
-        foreach (var r in rows.Where(r => r.Error is not null))
-            w.WriteLine($"{r.Name}: {r.Error}");
     }
 
     public static string Bytes(long b) => b switch

@@ -559,16 +559,10 @@ internal sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>Quotes a postgresql.conf value: always single-quoted, with ' doubled and \ escaped.</summary>
-    internal static string QuoteConfValue(string value) =>
-        "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
+    internal static string QuoteConfValue(string value) => Navette.Standby.ServerConf.Quote(value);
 
     /// <summary>Quotes a libpq keyword value when needed (spaces, quotes, backslashes or empty).</summary>
-    internal static string LibpqQuote(string value)
-    {
-        if (value.Length > 0 && !value.Any(c => char.IsWhiteSpace(c) || c is '\'' or '\\'))
-            return value;
-        return "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal) + "'";
-    }
+    internal static string LibpqQuote(string value) => Navette.Config.ConnInfo.Quote(value);
 
     internal static string QuoteIdentifier(string identifier) =>
         "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
