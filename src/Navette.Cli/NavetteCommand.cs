@@ -140,11 +140,13 @@ internal static class NavetteCommand
                 return failed ? ExitFailure : ExitOk;
             }
 
-            StatusTable.Write(Console.Out, rows);
             var standbys = await readStandbys!;
+            if (rows.Count > 0 || standbys.Count == 0)
+                StatusTable.Write(Console.Out, rows);
             if (standbys.Count > 0)
             {
-                Console.WriteLine();
+                if (rows.Count > 0)
+                    Console.WriteLine();
                 StandbyTable.Write(Console.Out, standbys);
             }
 

@@ -153,6 +153,16 @@ internal sealed class LocalCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Takes charge of a cluster made by someone else (e.g. a standby made by pg_basebackup) that listens on
+    /// <paramref name="port"/>: queries, stop, start, and on dispose the same stop and delete as a created cluster.
+    /// </summary>
+    public static LocalCluster Attach(string dataDir, int port, LocalClusterOptions? options = null)
+    {
+        var full = Path.GetFullPath(dataDir);
+        return new LocalCluster(Path.GetFileName(full), full, CreateSocketDir(), options ?? new LocalClusterOptions()) { Port = port };
+    }
+
     /// <summary>Starts the server (no-op when it already runs) and waits until it accepts connections.</summary>
     public async Task StartAsync(CancellationToken ct = default)
     {

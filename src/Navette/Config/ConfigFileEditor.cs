@@ -186,7 +186,7 @@ internal static class ConfigFileEditor
         var plain = value.Length > 0
             && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '/' or '-' or '+')
             && value[0] is not ('-' or '+' or '.')
-            && !char.IsAsciiDigit(value[0])
+            && !double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
             && value is not ("true" or "false" or "null" or "True" or "False" or "Null" or "TRUE" or "FALSE" or "NULL" or "yes" or "no" or "on" or "off");
         return plain ? value : Quoted(value);
     }

@@ -681,10 +681,10 @@ internal static class ConfigLoader
                 }
 
                 subscriptions.Add(name, subscription);
-                var clash = standbys.Values.FirstOrDefault(sb => sb.SlotName == Sql.SlotName(name));
+                var clash = standbys.Values.FirstOrDefault(sb => sb.SlotName == Sql.SlotName(name) || StandbyConfig.RewindSlotNameFor(sb.Name) == Sql.SlotName(name));
                 if (clash is not null)
                 {
-                    Error(nameKey.Line, $"{owner}: its slot name {Sql.SlotName(name)} is the physical slot name of standby '{clash.Name}' (line {clash.Line}); rename one of them");
+                    Error(nameKey.Line, $"{owner}: its slot name {Sql.SlotName(name)} is a physical slot name of standby '{clash.Name}' (line {clash.Line}); rename one of them");
                 }
             }
         }

@@ -123,10 +123,19 @@ internal static class ConnInfo
     /// </summary>
     public static string With(string conninfo, IReadOnlyList<KeyValuePair<string, string?>> changes)
     {
-        var changed = changes.Select(c => c.Key).ToHashSet(StringComparer.Ordinal);
-        var kept = Parse(conninfo).Where(p => !changed.Contains(p.Key));
-        var added = changes.Where(c => c.Value is not null).Select(c => new KeyValuePair<string, string>(c.Key, c.Value!));
-        return Format(kept.Concat(added));
+        // A changed keyword keeps the place of its first occurrence; new ones go last.
+        var pending = changes.ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);
+        var result = new List<KeyValuePair<string, string>>();
+        foreach (var (key, value) in Parse(conninfo))
+        {
+            if (!pending.TryGetValue(key, out var changed))
+                result.Add(new(key, value));
+            else if (changed is not null && !result.Any(p => p.Key == key))
+                result.Add(new(key, changed));
+        }
+
+        result.AddRange(changes.Where(c => c.Value is not null && !result.Any(p => p.Key == c.Key)).Select(c => new KeyValuePair<string, string>(c.Key, c.Value!)));
+        return Format(result);
     }
 
     /// <summary>

@@ -158,5 +158,11 @@ internal sealed record StandbyConfig(
 
     public static string SlotNameFor(string standby) => "navette_standby_" + standby;
 
+    /// <summary>
+    /// The slot that <c>standby promote</c> leaves on the old primary so that its WAL from before the promotion is still
+    /// there for <c>standby rewind OLD --from NAME</c> (pg_rewind reads it from the last checkpoint before the divergence).
+    /// </summary>
+    public static string RewindSlotNameFor(string promoted) => "navette_rewind_" + promoted;
+
     public static string ModeName(StandbyMode mode) => mode == StandbyMode.Archive ? "archive" : "streaming";
 }

@@ -40,6 +40,9 @@ internal sealed record PrimaryFacts(
                 settings[r.GetString(0)] = Normalise(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2));
         }
 
+        if (settings.GetValueOrDefault("archive_command") == "(disabled)")
+            settings["archive_command"] = await ConfiguredArchiveCommandAsync(conn, ct);
+
         await using var facts = new NpgsqlCommand("""
             SELECT pg_is_in_recovery(), r.rolsuper, r.rolreplication, current_user::text,
                    (SELECT count(*)::int FROM pg_stat_replication),
@@ -50,6 +53,20 @@ internal sealed record PrimaryFacts(
         await using var f = await facts.ExecuteReaderAsync(ct);
         await f.ReadAsync(ct);
         return new PrimaryFacts(settings, f.GetBoolean(0), f.GetBoolean(1), f.GetBoolean(2), f.GetString(3), f.GetInt32(4), f.GetInt32(5), f.GetFieldValue<string[]>(6));
+    }
+
+    /// <summary>With archive_mode off, SHOW says "(disabled)": the configuration files say what would run once it is on.</summary>
+    private static async Task<string> ConfiguredArchiveCommandAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        try
+        {
+            return await PgQuery.ScalarAsync<string>(conn,
+                "SELECT setting FROM pg_file_settings WHERE name = 'archive_command' AND error IS NULL ORDER BY seqno DESC LIMIT 1", ct) ?? string.Empty;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            return string.Empty;
+        }
     }
 
     private static string Normalise(string name, string value, string? unit) => (name, unit) switch

@@ -92,6 +92,7 @@ internal sealed class StandbyPromoter(NavetteConfig config, Action<string> say)
                 target = await PgQuery.ScalarAsync<NpgsqlLogSequenceNumber>(conn, "SELECT pg_current_wal_flush_lsn()", ct);
             }
 
+            await KeepWalForRewindAsync(conn, primary, s, ct);
             say($"waiting for {s.Name} to receive node {primary.Name}'s WAL up to {target} (pass --no-wait to promote at once)");
             var clock = Stopwatch.StartNew();
             var lastSaid = TimeSpan.Zero;
@@ -119,6 +120,28 @@ internal sealed class StandbyPromoter(NavetteConfig config, Action<string> say)
 
                 await Task.Delay(100, ct);
             }
+        }
+    }
+
+    /// <summary>
+    /// A physical slot reserved now starts at the primary's last checkpoint, before the point where the two servers are
+    /// about to diverge: that is the WAL pg_rewind will need to turn the old primary into a standby of the promoted one.
+    /// </summary>
+    private async Task KeepWalForRewindAsync(NpgsqlConnection conn, NodeConfig primary, StandbyConfig s, CancellationToken ct)
+    {
+        var slot = StandbyConfig.RewindSlotNameFor(s.Name);
+        try
+        {
+            await PgQuery.ExecAsync(conn, """
+                SELECT pg_create_physical_replication_slot($1, true)
+                 WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)
+                """, ct, slot);
+            say($"node {primary.Name}: slot {slot} keeps its WAL from before the promotion, for navette standby rewind {primary.Name} --from {s.Name} "
+                + $"(which drops it); if {primary.Name} is retired instead, drop it: SELECT pg_drop_replication_slot('{slot}')");
+        }
+        catch (PostgresException e)
+        {
+            say($"node {primary.Name}: could not create slot {slot} ({e.MessageText}); a later rewind of {primary.Name} needs its WAL from before the promotion (wal_keep_size or an archive)");
         }
     }
 

@@ -59,7 +59,8 @@ internal sealed class StandbyRewinder(NavetteConfig config, Action<string> say)
         var saved = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var f in OwnFiles.Where(f => File.Exists(Path.Combine(pgdata, f))))
             saved[f] = await File.ReadAllTextAsync(Path.Combine(pgdata, f), ct);
-        await RewindAsync(pgdata, old, source, ct);
+        var ownArchive = await OwnArchiveAsync(pgdata, ct);
+        await RewindAsync(pgdata, old, source, ownArchive, ct);
         foreach (var (f, text) in saved)
             await ServerConf.WriteOwnedAsync(Path.Combine(pgdata, f), text, ct);
         RemoveLeftovers(pgdata, source.Name);
@@ -175,11 +176,27 @@ internal sealed class StandbyRewinder(NavetteConfig config, Action<string> say)
         }
     }
 
-    private async Task RewindAsync(string pgdata, NodeConfig old, NodeConfig source, CancellationToken ct)
+    /// <summary>
+    /// The archive the old primary fed through navette wal-archive, if any: pg_rewind can fetch the WAL it needs and the
+    /// old primary no longer has from there (--restore-target-wal, through a restore_command written for it).
+    /// </summary>
+    private async Task<string?> OwnArchiveAsync(string pgdata, CancellationToken ct)
+    {
+        if (ServerConf.Read(pgdata, "archive_command") is not { } command || !NavetteInvocation.IsOurArchiveCommand(command, out var archive) || archive is null)
+            return null;
+        await ServerConf.SetAsync(pgdata, [new("restore_command", NavetteInvocation.RestoreCommand(archive, 0))],
+            "navette standby rewind: lets pg_rewind fetch archived WAL", ct);
+        return archive;
+    }
+
+    private async Task RewindAsync(string pgdata, NodeConfig old, NodeConfig source, string? ownArchive, CancellationToken ct)
     {
         var (conninfo, password) = ConnInfo.WithoutPassword(StandbyConnInfo.ToPrimary(source, "navette rewind " + old.Name));
-        say($"pg_rewind -D {pgdata} --source-server ({source.Name})");
-        var result = await ProcessRunner.RunAsync(PgBinaries.Path("pg_rewind"), ["-D", pgdata, "--source-server", conninfo], new ProcessRunOptions
+        var args = new List<string> { "-D", pgdata, "--source-server", conninfo };
+        if (ownArchive is not null)
+            args.Add("--restore-target-wal");
+        say($"pg_rewind -D {pgdata} --source-server ({source.Name}){(ownArchive is null ? "" : $" --restore-target-wal (from {ownArchive})")}");
+        var result = await ProcessRunner.RunAsync(PgBinaries.Path("pg_rewind"), args, new ProcessRunOptions
         {
             AsPostgresUser = true,
             ThrowOnError = false,
@@ -188,21 +205,31 @@ internal sealed class StandbyRewinder(NavetteConfig config, Action<string> say)
         var output = ConnInfo.ScrubSecrets(result.CombinedOutput, source.ConnInfo);
         if (!result.Succeeded)
         {
-            throw new NavetteException($"pg_rewind of node {old.Name} from {source.Name} failed; {old.Name} is stopped (start it with pg_ctl -D {pgdata} start "
-                + $"if pg_rewind says it changed nothing, else make it a standby from a new base backup): {output}");
+            var missingWal = output.Contains("could not find previous WAL record", StringComparison.Ordinal) || output.Contains("could not open file", StringComparison.Ordinal)
+                ? $" The WAL {old.Name} wrote before the promotion is gone (navette standby promote keeps it with slot {StandbyConfig.RewindSlotNameFor(source.Name)} when {old.Name} is reachable; "
+                  + "otherwise wal_keep_size or an archive does)."
+                : string.Empty;
+            throw new NavetteException($"pg_rewind of node {old.Name} from {source.Name} failed; {old.Name} is stopped. pg_rewind reads all the WAL it needs before it copies anything, "
+                + $"so when it stopped there, pg_ctl -D {pgdata} start brings {old.Name} back as it was.{missingWal} To make it a standby anyway, move {pgdata} away and use navette standby create. "
+                + $"pg_rewind said: {output}");
         }
 
         foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             say("  " + line);
     }
 
-    /// <summary>pg_rewind keeps the target's slots and copies the source's other files: drop what only made sense before.</summary>
+    /// <summary>
+    /// pg_rewind keeps the target's slots and copies the source's other files: drop what only made sense before (the slot
+    /// the new primary streamed through when it was this server's standby, the one promote left to keep WAL for this rewind).
+    /// </summary>
     private static void RemoveLeftovers(string pgdata, string sourceName)
     {
-        // The new primary used to stream from this server through this slot; here it would only pin WAL.
-        var slot = Path.Combine(pgdata, "pg_replslot", StandbyConfig.SlotNameFor(sourceName));
-        if (Directory.Exists(slot))
-            Directory.Delete(slot, recursive: true);
+        foreach (var name in new[] { StandbyConfig.SlotNameFor(sourceName), StandbyConfig.RewindSlotNameFor(sourceName) })
+        {
+            var slot = Path.Combine(pgdata, "pg_replslot", name);
+            if (Directory.Exists(slot))
+                Directory.Delete(slot, recursive: true);
+        }
         foreach (var f in new[] { RestoreProgress.FileName, WalRestorer.PromoteSignalFile })
             File.Delete(Path.Combine(pgdata, f));
     }

@@ -31,5 +31,6 @@ internal sealed record StandbyStatus(
     string? ArchiveError)
 {
     /// <summary>States that make <c>navette status</c> exit non-zero.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsProblem => State is "down" or "disconnected" or "promoted" or "unknown";
 }

@@ -33,6 +33,14 @@ internal static class TestClusters
         return cluster;
     }
 
+    /// <summary>Takes charge of a cluster made under <see cref="RootDir"/> by other means (a standby's base backup).</summary>
+    public static LocalCluster Attach(string dataDir, int port)
+    {
+        var cluster = LocalCluster.Attach(dataDir, port);
+        s_clusters[cluster] = 0;
+        return cluster;
+    }
+
     private static string CreateRoot()
     {
         RemoveLeftoversOfDeadProcesses();
