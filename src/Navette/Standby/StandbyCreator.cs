@@ -38,8 +38,8 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
         CheckDataDirectory(standby.PgData);
         if (await PgProcesses.IsPortAcceptingAsync(standby.Port, ct))
             throw new NavetteException($"port {standby.Port} is already in use on this machine; choose another --port");
-        if (standby.Archive is not null)
-            await PrepareArchiveFolderAsync(standby.Archive, ct);
+        if (standby.Archive is not null && !standby.Archive.StartsWith('/'))
+            throw new NavetteException($"--archive must be an absolute path, not '{standby.Archive}'");
 
         var conn = new NpgsqlConnection(primary.ToNpgsqlConnectionString());
         try
@@ -47,10 +47,10 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
             await conn.OpenAsync(ct);
             var facts = await PrimaryFacts.ReadAsync(conn, ct);
             var slotExists = await CheckPrimaryAsync(primary, facts, standby, conn, ct);
-            PrimaryArchiving? archiving = null;
             if (standby.Mode == StandbyMode.Archive)
             {
-                archiving = PrimaryArchiving.Plan(primary, facts, standby.Archive!, q.ArchiveTimeoutSeconds, q.RestartPrimary, say);
+                var archiving = PrimaryArchiving.Plan(primary, facts, standby.Archive!, q.ArchiveTimeoutSeconds, q.RestartPrimary, say);
+                await PrepareArchiveFolderAsync(standby.Archive!, ct);
                 conn = await archiving.ApplyAsync(conn, ct);
                 await archiving.VerifyAsync(conn, facts, ct);
             }
@@ -126,8 +126,6 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
 
     private static async Task PrepareArchiveFolderAsync(string archive, CancellationToken ct)
     {
-        if (!archive.StartsWith('/'))
-            throw new NavetteException($"--archive must be an absolute path, not '{archive}'");
         if (Directory.Exists(archive))
             return;
         Directory.CreateDirectory(archive);

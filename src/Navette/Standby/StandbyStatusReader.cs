@@ -38,6 +38,8 @@ internal sealed class StandbyStatusReader(NavetteConfig config)
         if (!r.Answered && r.Running)
             ReadWithoutQueries(s, r);
 
+        if (s.Mode == StandbyMode.Archive && RestoreProgress.Read(s.PgData).TryGetValue(RestoreProgress.Restored, out var restored))
+            r.LastRestored = restored.Segment;
         r.State = StateOf(s, r);
         long? lagBytes = r.PrimaryLsn is { } p && r.Replayed is { } q ? Math.Max(0, (long)((ulong)p - Math.Min((ulong)p, (ulong)q))) : null;
         double? lagSeconds = lagBytes == 0 ? 0
@@ -178,8 +180,6 @@ internal sealed class StandbyStatusReader(NavetteConfig config)
         if (s.Mode != StandbyMode.Archive)
             return;
         var progress = RestoreProgress.Read(s.PgData);
-        if (progress.TryGetValue(RestoreProgress.Restored, out var restored))
-            r.LastRestored = restored.Segment;
         var segmentSize = WalRestorer.SegmentSizeOf(s.PgData);
         if (progress.TryGetValue(RestoreProgress.Wanted, out var wanted) && segmentSize is { } size)
             r.Replayed = new NpgsqlLogSequenceNumber(WalFileName.StartLsn(wanted.Segment, size));
