@@ -84,6 +84,12 @@ internal static class NavetteCommand
             Console.Error.WriteLine("error: " + Daemon.SubscriptionWorker.Describe(e));
             return ExitFailure;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Processes.ProcessFailedException)
+        {
+            // Files and tools (data directories, archives, pg_ctl): the message names the path or the command.
+            Console.Error.WriteLine("error: " + e.Message);
+            return ExitFailure;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("interrupted");

@@ -28,17 +28,34 @@ internal static class ConfigFileEditor
     /// Reads <paramref name="path"/>, applies <paramref name="edit"/>, validates the result (a <see cref="ConfigException"/>
     /// leaves the file untouched) and replaces the file with it. Returns the new configuration.
     /// </summary>
-    public static NavetteConfig Update(string path, Func<string, string> edit)
+    public static async Task<NavetteConfig> UpdateAsync(string path, Func<string, string> edit, CancellationToken ct)
     {
-        var text = File.ReadAllText(path);
+        var text = await File.ReadAllTextAsync(path, ct);
         var updated = edit(text);
         var config = ConfigLoader.Parse(updated, path);
         var temp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "." + Path.GetFileName(path) + ".navette-tmp");
-        File.WriteAllText(temp, updated);
+        await File.WriteAllTextAsync(temp, updated, ct);
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(temp, File.GetUnixFileMode(path));
         File.Move(temp, path, overwrite: true);
         return config;
+    }
+
+    /// <summary>
+    /// Checks, before any server is changed, that the file can take the edit: it is writable and the edited file is
+    /// valid. Otherwise throws a <see cref="NavetteException"/> starting with <paramref name="refusal"/>.
+    /// </summary>
+    public static async Task CheckAsync(string path, Func<string, string> edit, string refusal, CancellationToken ct)
+    {
+        CheckWritable(path);
+        try
+        {
+            ConfigLoader.Parse(edit(await File.ReadAllTextAsync(path, ct)), path);
+        }
+        catch (ConfigException e)
+        {
+            throw new NavetteException($"{refusal}: " + string.Join("; ", e.Errors.Select(x => x.Message)));
+        }
     }
 
     /// <summary>Fails early (before any server is changed) when the file could not be rewritten later.</summary>

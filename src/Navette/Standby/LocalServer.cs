@@ -14,6 +14,20 @@ internal sealed class LocalServer(string pgdata)
 
     public string PgData { get; } = pgdata;
 
+    /// <summary>Fails with the fix when PostgreSQL's server tools (pg_ctl, pg_basebackup, pg_rewind) are not on this machine.</summary>
+    public static void RequireTools()
+    {
+        try
+        {
+            _ = PgBinaries.Path("pg_ctl");
+            _ = PgBinaries.MajorVersion;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new NavetteException(e.Message);
+        }
+    }
+
     public string LogFile => Path.Combine(PgData, LogFileName);
 
     public bool IsDataDirectory => File.Exists(Path.Combine(PgData, "PG_VERSION"));

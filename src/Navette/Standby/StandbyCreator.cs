@@ -33,8 +33,12 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
 
     public async Task<StandbyConfig> RunAsync(StandbyCreateRequest q, CancellationToken ct)
     {
+        LocalServer.RequireTools();
         var standby = new StandbyConfig(q.Name, q.From, q.PgData.TrimEnd('/'), q.Port, q.Host, q.Mode, q.Hot, q.Slot, q.Archive?.TrimEnd('/'), q.Delay, 0);
         var primary = CheckConfig(standby);
+        // The file as it will be must be valid: names, paths, ports, slot names are checked there, in one place.
+        await ConfigFileEditor.CheckAsync(config.SourcePath, text => ConfigFileEditor.SetStandby(text, config.SourcePath, standby),
+            $"standby {standby.Name} cannot be added to {config.SourcePath}", ct);
         CheckDataDirectory(standby.PgData);
         if (await PgProcesses.IsPortAcceptingAsync(standby.Port, ct))
             throw new NavetteException($"port {standby.Port} is already in use on this machine; choose another --port");
@@ -71,7 +75,7 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
             }
 
             say($"standby {standby.Name} started from {standby.PgData} on port {standby.Port}");
-            var recorded = ConfigFileEditor.Update(config.SourcePath, text => ConfigFileEditor.SetStandby(text, config.SourcePath, standby));
+            var recorded = await ConfigFileEditor.UpdateAsync(config.SourcePath, text => ConfigFileEditor.SetStandby(text, config.SourcePath, standby), ct);
             say($"recorded standby {standby.Name} in {config.SourcePath}");
             await StandbyProbe.WaitForWalAsync(primary, recorded.Standbys[standby.Name], conn, say, ct);
             return recorded.Standbys[standby.Name];
@@ -97,18 +101,6 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
         {
             throw new NavetteException($"unknown node '{standby.From}' in --from; nodes in {config.SourcePath}: {string.Join(", ", config.Nodes.Keys)}"
                 + ConfigLoader.Suggestion(standby.From, config.Nodes.Keys));
-        }
-
-        ConfigFileEditor.CheckWritable(config.SourcePath);
-        // The file as it will be must be valid: names, paths, ports, slot names are checked there, in one place.
-        try
-        {
-            ConfigLoader.Parse(ConfigFileEditor.SetStandby(File.ReadAllText(config.SourcePath), config.SourcePath, standby), config.SourcePath);
-        }
-        catch (ConfigException e)
-        {
-            throw new NavetteException($"standby {standby.Name} cannot be added to {config.SourcePath}: "
-                + string.Join("; ", e.Errors.Select(x => x.Message)));
         }
 
         return primary;

@@ -17,6 +17,7 @@ internal sealed class StandbyPromoter(NavetteConfig config, Action<string> say)
 
     public async Task<NodeConfig> RunAsync(string name, bool waitForPrimary, TimeSpan timeout, CancellationToken ct)
     {
+        LocalServer.RequireTools();
         if (!config.Standbys.TryGetValue(name, out var s))
         {
             throw new NavetteException(config.Nodes.ContainsKey(name)
@@ -48,8 +49,8 @@ internal sealed class StandbyPromoter(NavetteConfig config, Action<string> say)
 
         if (s.Slot)
             await DropSlotAsync(primary, s, ct);
-        var updated = ConfigFileEditor.Update(config.SourcePath,
-            text => ConfigFileEditor.SetNode(ConfigFileEditor.RemoveStandby(text, config.SourcePath, name), config.SourcePath, name, conninfo));
+        var updated = await ConfigFileEditor.UpdateAsync(config.SourcePath,
+            text => ConfigFileEditor.SetNode(ConfigFileEditor.RemoveStandby(text, config.SourcePath, name), config.SourcePath, name, conninfo), ct);
         say($"recorded {name} as a node in {config.SourcePath} (its standby entry is gone)");
         var followers = updated.Standbys.Values.Where(o => o.From == s.From).Select(o => o.Name).ToList();
         say($"node {s.From} is not changed: if it still runs it accepts writes of its own. Stop it, or make it follow {name} with: "

@@ -28,23 +28,16 @@ internal sealed class StandbyRewinder(NavetteConfig config, Action<string> say)
 
     public async Task<StandbyConfig> RunAsync(StandbyRewindRequest q, CancellationToken ct)
     {
+        LocalServer.RequireTools();
         var (old, source) = CheckConfig(q);
-        ConfigFileEditor.CheckWritable(config.SourcePath);
         var (pgdata, port) = await LocateAsync(old, q.PgData, ct);
         var server = new LocalServer(pgdata);
         if (!server.IsDataDirectory)
             throw new NavetteException($"node {old.Name}: no data directory at {pgdata} on this machine; run navette where it is, or pass --pgdata");
         var host = ConnInfo.Parse(old.ConnInfo).LastOrDefault(p => p.Key == "host").Value?.Split(',')[0] is { Length: > 0 } h ? h : StandbyConfig.DefaultHost;
         var standby = new StandbyConfig(old.Name, source.Name, pgdata, port, host, StandbyMode.Streaming, q.Hot, q.Slot, q.Archive?.TrimEnd('/'), q.Delay, 0);
-        try
-        {
-            var edited = ConfigFileEditor.SetStandby(ConfigFileEditor.RemoveNode(File.ReadAllText(config.SourcePath), config.SourcePath, old.Name), config.SourcePath, standby);
-            ConfigLoader.Parse(edited, config.SourcePath);
-        }
-        catch (ConfigException e)
-        {
-            throw new NavetteException($"node {old.Name} cannot become a standby in {config.SourcePath}: " + string.Join("; ", e.Errors.Select(x => x.Message)));
-        }
+        string Edit(string text) => ConfigFileEditor.SetStandby(ConfigFileEditor.RemoveNode(text, config.SourcePath, old.Name), config.SourcePath, standby);
+        await ConfigFileEditor.CheckAsync(config.SourcePath, Edit, $"node {old.Name} cannot become a standby in {config.SourcePath}", ct);
 
         await CheckRewindableAsync(server, old, ct);
         await using var conn = await StandbyConnInfo.OpenAsync(source.ConnInfo, ct);
@@ -72,8 +65,7 @@ internal sealed class StandbyRewinder(NavetteConfig config, Action<string> say)
         await server.StartAsync(ct);
         say($"node {old.Name} started as a standby of {source.Name} on port {port}");
 
-        var recorded = ConfigFileEditor.Update(config.SourcePath,
-            text => ConfigFileEditor.SetStandby(ConfigFileEditor.RemoveNode(text, config.SourcePath, old.Name), config.SourcePath, standby));
+        var recorded = await ConfigFileEditor.UpdateAsync(config.SourcePath, Edit, ct);
         say($"recorded {old.Name} as a standby of {source.Name} in {config.SourcePath} (its node entry is gone)");
         await StandbyProbe.WaitForWalAsync(source, recorded.Standbys[old.Name], conn, say, ct);
         return recorded.Standbys[old.Name];
