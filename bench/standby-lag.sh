@@ -76,7 +76,7 @@ PIDS+=($!)
 PIDS+=($!)
 
 sample() { # phase seconds -> appends "phase standby age" lines, and "phase wal bytes/s segments/min"
-  local phase=$1 seconds=$2 end=$((SECONDS + $2)) wal0 wal1 seg0 seg1  # lsn*: WAL bytes written (pg_stat_wal)
+  local phase=$1 seconds=$2 end=$((SECONDS + $2)) wal0 wal1 seg0 seg1  # wal*: bytes written (pg_stat_wal)
   wal0=$(psql_at "$PRIMARY" -Atc "SELECT wal_bytes FROM pg_stat_wal")
   seg0=$(ls "$ROOT/archive" | grep -cE '^[0-9A-F]{24}$' || true)
   while [ "$SECONDS" -lt "$end" ]; do
