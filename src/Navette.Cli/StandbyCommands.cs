@@ -47,9 +47,9 @@ internal static class StandbyCommands
                 throw new NavetteException("--mode archive needs --archive DIR, the folder the primary archives WAL into and the standby restores it from");
             if (pr.GetValue(port) is < 1 or > 65535)
                 throw new NavetteException($"--port must be from 1 to 65535, not {pr.GetValue(port)}");
-            var request = new StandbyCreateRequest(pr.GetValue(name)!, pr.GetValue(from)!, pr.GetValue(pgdata)!, pr.GetValue(port), pr.GetValue(host)!,
-                standbyMode, pr.GetValue(hot), pr.GetValue(slot), pr.GetValue(archive), Delay(pr.GetValue(delay)),
-                pr.GetValue(archiveTimeout), pr.GetValue(restart), pr.GetValue(maxWait));
+            var wanted = new StandbyConfig(pr.GetValue(name)!, pr.GetValue(from)!, pr.GetValue(pgdata)!, pr.GetValue(port), pr.GetValue(host)!,
+                standbyMode, pr.GetValue(hot), pr.GetValue(slot), pr.GetValue(archive), Delay(pr.GetValue(delay)), Line: 0);
+            var request = new StandbyCreateRequest(wanted, pr.GetValue(archiveTimeout), pr.GetValue(restart), pr.GetValue(maxWait));
             var standby = await new StandbyCreator(config, Console.WriteLine).RunAsync(request, ct);
             Console.WriteLine($"standby {standby.Name} created: {StandbyCreator.Describe(standby)}");
             return NavetteCommand.ExitOk;

@@ -36,6 +36,21 @@ internal sealed class LocalServer(string pgdata)
 
     public bool IsRunning => PostmasterPid is not null;
 
+    /// <summary>
+    /// Runs a client tool of the server's version (pg_basebackup, pg_rewind) as the server's OS user, connecting with
+    /// <paramref name="conninfo"/>: its password, if any, goes through PGPASSWORD, never the command line.
+    /// </summary>
+    public static Task<ProcessResult> RunClientToolAsync(string tool, string conninfoOption, string conninfo, IEnumerable<string> args, CancellationToken ct)
+    {
+        var (withoutPassword, password) = Config.ConnInfo.WithoutPassword(conninfo);
+        return ProcessRunner.RunAsync(PgBinaries.Path(tool), [conninfoOption, withoutPassword, .. args], new ProcessRunOptions
+        {
+            AsPostgresUser = true,
+            ThrowOnError = false,
+            Environment = password is null ? null : new Dictionary<string, string> { ["PGPASSWORD"] = password },
+        }, ct);
+    }
+
     public async Task StartAsync(CancellationToken ct)
     {
         var result = await ProcessRunner.RunPgToolAsync("pg_ctl",

@@ -139,7 +139,8 @@ internal sealed class PrimaryArchiving
                 var failed = await PgQuery.ScalarAsync<string>(conn,
                     "SELECT coalesce(last_failed_wal || ' at ' || last_failed_time, 'none') FROM pg_stat_archiver", ct);
                 throw new NavetteException($"node {_node.Name}: WAL file {segment} did not reach {_archive} within {VerifyTimeout.TotalSeconds:F0} s (last failed archive: {failed}); "
-                    + $"check archive_command on {_node.Name} and its server log (the command runs as the server's OS user{(PosixUser.IsRoot ? ", " + PosixUser.PostgresUser : "")}, which must be able to write into {_archive})");
+                    + $"check archive_command on {_node.Name} and its server log (the command runs as the server's OS user{(PosixUser.IsRoot ? ", " + PosixUser.PostgresUser : "")}, which must be able to write into {_archive}). "
+                    + $"The settings changed above stay on {_node.Name}; no standby was made");
             }
 
             await Task.Delay(200, ct);

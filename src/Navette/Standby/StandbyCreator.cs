@@ -6,18 +6,9 @@ using Npgsql;
 
 namespace Navette.Standby;
 
-/// <summary>What <c>navette standby create</c> was asked for.</summary>
+/// <summary>What <c>navette standby create</c> was asked for: the standby as it will be recorded, and how to get there.</summary>
 internal sealed record StandbyCreateRequest(
-    string Name,
-    string From,
-    string PgData,
-    int Port,
-    string Host,
-    StandbyMode Mode,
-    bool Hot,
-    bool Slot,
-    string? Archive,
-    string? Delay,
+    StandbyConfig Standby,
     double? ArchiveTimeoutSeconds,
     bool RestartPrimary,
     double RestoreMaxWaitSeconds);
@@ -34,7 +25,7 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
     public async Task<StandbyConfig> RunAsync(StandbyCreateRequest q, CancellationToken ct)
     {
         LocalServer.RequireTools();
-        var standby = new StandbyConfig(q.Name, q.From, q.PgData.TrimEnd('/'), q.Port, q.Host, q.Mode, q.Hot, q.Slot, q.Archive?.TrimEnd('/'), q.Delay, 0);
+        var standby = q.Standby with { PgData = q.Standby.PgData.TrimEnd('/'), Archive = q.Standby.Archive?.TrimEnd('/') };
         var primary = CheckConfig(standby);
         // The file as it will be must be valid: names, paths, ports, slot names are checked there, in one place.
         await ConfigFileEditor.CheckAsync(config.SourcePath, text => ConfigFileEditor.SetStandby(text, config.SourcePath, standby),
@@ -42,8 +33,6 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
         CheckDataDirectory(standby.PgData);
         if (await PgProcesses.IsPortAcceptingAsync(standby.Port, ct))
             throw new NavetteException($"port {standby.Port} is already in use on this machine; choose another --port");
-        if (standby.Archive is not null && !standby.Archive.StartsWith('/'))
-            throw new NavetteException($"--archive must be an absolute path, not '{standby.Archive}'");
 
         var conn = new NpgsqlConnection(primary.ToNpgsqlConnectionString());
         try
@@ -108,8 +97,6 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
 
     private static void CheckDataDirectory(string pgdata)
     {
-        if (!pgdata.StartsWith('/'))
-            throw new NavetteException($"--pgdata must be an absolute path, not '{pgdata}'");
         if (File.Exists(pgdata))
             throw new NavetteException($"--pgdata {pgdata} is a file; give a new or empty directory");
         if (Directory.Exists(pgdata) && Directory.EnumerateFileSystemEntries(pgdata).Any())
@@ -178,8 +165,7 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
             File.SetUnixFileMode(standby.PgData, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         await PosixUser.GiveToPostgresAsync(standby.PgData, ct);
 
-        var (source, password) = ConnInfo.WithoutPassword(StandbyConnInfo.ToPrimary(primary, "navette basebackup " + standby.Name));
-        var args = new List<string> { "-D", standby.PgData, "-d", source, "-X", "stream", "-c", "fast", "-w" };
+        var args = new List<string> { "-D", standby.PgData, "-X", "stream", "-c", "fast", "-w" };
         if (standby.Slot)
         {
             args.AddRange(["-S", standby.SlotName]);
@@ -189,12 +175,7 @@ internal sealed class StandbyCreator(NavetteConfig config, Action<string> say)
 
         say($"base backup of node {primary.Name} into {standby.PgData} (pg_basebackup -X stream{(standby.Slot ? ", slot " + standby.SlotName : "")})");
         var clock = Stopwatch.StartNew();
-        var result = await ProcessRunner.RunAsync(PgBinaries.Path("pg_basebackup"), args, new ProcessRunOptions
-        {
-            AsPostgresUser = true,
-            ThrowOnError = false,
-            Environment = password is null ? null : new Dictionary<string, string> { ["PGPASSWORD"] = password },
-        }, ct);
+        var result = await LocalServer.RunClientToolAsync("pg_basebackup", "-d", StandbyConnInfo.ToPrimary(primary, "navette basebackup " + standby.Name), args, ct);
         if (!result.Succeeded)
         {
             foreach (var entry in Directory.EnumerateFileSystemEntries(standby.PgData))

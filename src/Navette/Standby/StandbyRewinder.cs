@@ -183,17 +183,11 @@ internal sealed class StandbyRewinder(NavetteConfig config, Action<string> say)
 
     private async Task RewindAsync(string pgdata, NodeConfig old, NodeConfig source, string? ownArchive, CancellationToken ct)
     {
-        var (conninfo, password) = ConnInfo.WithoutPassword(StandbyConnInfo.ToPrimary(source, "navette rewind " + old.Name));
-        var args = new List<string> { "-D", pgdata, "--source-server", conninfo };
+        var args = new List<string> { "-D", pgdata };
         if (ownArchive is not null)
             args.Add("--restore-target-wal");
         say($"pg_rewind -D {pgdata} --source-server ({source.Name}){(ownArchive is null ? "" : $" --restore-target-wal (from {ownArchive})")}");
-        var result = await ProcessRunner.RunAsync(PgBinaries.Path("pg_rewind"), args, new ProcessRunOptions
-        {
-            AsPostgresUser = true,
-            ThrowOnError = false,
-            Environment = password is null ? null : new Dictionary<string, string> { ["PGPASSWORD"] = password },
-        }, ct);
+        var result = await LocalServer.RunClientToolAsync("pg_rewind", "--source-server", StandbyConnInfo.ToPrimary(source, "navette rewind " + old.Name), args, ct);
         var output = ConnInfo.ScrubSecrets(result.CombinedOutput, source.ConnInfo);
         if (!result.Succeeded)
         {

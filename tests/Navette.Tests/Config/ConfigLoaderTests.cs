@@ -6,7 +6,7 @@ namespace Navette.Tests.Config;
 
 public class ConfigLoaderTests
 {
-    private const string File = "test.yaml";
+    internal const string File = "test.yaml";
 
     private const string Nodes = """
         nodes:
@@ -17,10 +17,10 @@ public class ConfigLoaderTests
 
     private static NavetteConfig Parse(string yaml) => ConfigLoader.Parse(yaml, File);
 
-    private static IReadOnlyList<ConfigError> Errors(string yaml) =>
+    internal static IReadOnlyList<ConfigError> Errors(string yaml) =>
         Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, File)).Errors;
 
-    private static void AssertError(string yaml, int line, string message)
+    internal static void AssertError(string yaml, int line, string message)
     {
         var error = Assert.Single(Errors(yaml));
         Assert.Equal(new ConfigError(File, line, message), error);

@@ -1,4 +1,5 @@
 using Navette.Config;
+using Navette.Tests.Config;
 using Xunit;
 
 namespace Navette.Tests.Standby;
@@ -6,7 +7,7 @@ namespace Navette.Tests.Standby;
 /// <summary>The <c>standbys</c> section: validation with lines, and the edits navette makes to the file.</summary>
 public class StandbyConfigTests
 {
-    private const string File = "test.yaml";
+    private const string File = ConfigLoaderTests.File;
 
     private const string Nodes = """
         nodes:
@@ -15,14 +16,9 @@ public class StandbyConfigTests
 
         """;
 
-    private static IReadOnlyList<ConfigError> Errors(string yaml) =>
-        Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, File)).Errors;
+    private static IReadOnlyList<ConfigError> Errors(string yaml) => ConfigLoaderTests.Errors(yaml);
 
-    private static void AssertError(string yaml, int line, string message)
-    {
-        var error = Assert.Single(Errors(yaml));
-        Assert.Equal(new ConfigError(File, line, message), error);
-    }
+    private static void AssertError(string yaml, int line, string message) => ConfigLoaderTests.AssertError(yaml, line, message);
 
     [Fact]
     public void Standbys_are_read_with_their_defaults()
