@@ -15,33 +15,17 @@ TPS=${TPS:-100}
 SECONDS_30=${SECONDS_30:-120}
 SECONDS_5=${SECONDS_5:-60}
 
-bash scripts/install-postgres.sh >/dev/null
-BIN=${NAVETTE_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-bash scripts/build.sh
-NAVETTE=("$PWD/artifacts/navette/navette")
-
-ROOT=$(mktemp -d /tmp/navette-standby-bench-XXXXXX)
-chmod 755 "$ROOT"
-AS_PG=()
-if [ "$(id -u)" -eq 0 ]; then AS_PG=(runuser -u postgres --); chown postgres "$ROOT"; fi
+source bench/lib.sh
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for d in "$ROOT"/primary "$ROOT"/streaming "$ROOT"/warm; do
-    [ -d "$d" ] && "${AS_PG[@]}" "$BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
-  done
-  rm -rf "$ROOT"
-}
-trap cleanup EXIT
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; cleanup' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-psql_at() { local port=$1; shift; psql -X -q -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+machine
+echo "   load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), .NET $(dotnet --version); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-
+# Not lib.sh's start_cluster: its settings are command-line options, which a standby's copy would not have.
 PRIMARY=$(free_port)
-"${AS_PG[@]}" "$BIN/initdb" -D "$ROOT/primary" -U postgres --auth=trust -E UTF8 >/dev/null
-cat >> "$ROOT/primary/postgresql.conf" <<CONF
+"${AS_PG[@]}" "$BIN/initdb" -D "$ROOT/pg-primary" -U postgres --auth=trust -E UTF8 >/dev/null
+cat >> "$ROOT/pg-primary/postgresql.conf" <<CONF
 port = $PRIMARY
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$ROOT'
@@ -51,7 +35,7 @@ shared_buffers = 256MB
 max_wal_size = 2GB
 archive_mode = on
 CONF
-"${AS_PG[@]}" "$BIN/pg_ctl" -D "$ROOT/primary" -l "$ROOT/primary.log" -w start >/dev/null
+"${AS_PG[@]}" "$BIN/pg_ctl" -D "$ROOT/pg-primary" -l "$ROOT/pg-primary.log" -w start >/dev/null
 psql_at "$PRIMARY" -c "CREATE DATABASE bench" >/dev/null
 psql_at "$PRIMARY" -d bench -c "CREATE TABLE heartbeat (at timestamptz NOT NULL)" >/dev/null
 "$BIN/pgbench" -i -q -s 10 -h 127.0.0.1 -p "$PRIMARY" -U postgres bench >/dev/null 2>&1
@@ -62,10 +46,10 @@ nodes:
 YAML
 STREAMING=$(free_port); WARM=$(free_port)
 echo "== navette standby create (streaming, hot, slot)"
-"${NAVETTE[@]}" standby create -c "$ROOT/navette.yaml" --from primary --name streaming --pgdata "$ROOT/streaming" --port "$STREAMING" \
+"${NAVETTE[@]}" standby create -c "$ROOT/navette.yaml" --from primary --name streaming --pgdata "$ROOT/pg-streaming" --port "$STREAMING" \
   --mode streaming --hot --slot | sed 's/^/   /'
 echo "== navette standby create (archive, hot so that it can be asked; archive_timeout 30 s)"
-"${NAVETTE[@]}" standby create -c "$ROOT/navette.yaml" --from primary --name warm --pgdata "$ROOT/warm" --port "$WARM" \
+"${NAVETTE[@]}" standby create -c "$ROOT/navette.yaml" --from primary --name warm --pgdata "$ROOT/pg-warm" --port "$WARM" \
   --mode archive --hot --archive "$ROOT/archive" --archive-timeout 30 | sed 's/^/   /'
 
 # The load: pgbench TPC-B at a fixed rate, and the heartbeat (one psql session fed a row every 100 ms).
