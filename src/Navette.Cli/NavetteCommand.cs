@@ -6,6 +6,7 @@ using Navette.Config;
 using Navette.Daemon;
 using Navette.Markers;
 using Navette.Setup;
+using Navette.Standby;
 using Navette.Status;
 
 namespace Navette.Cli;
@@ -19,14 +20,14 @@ internal static class NavetteCommand
     public const int ExitTimeout = 3;
     public const int ExitDifferences = 4;
 
-    private static readonly Option<string> ConfigOption = new("--config", "-c")
+    internal static readonly Option<string> ConfigOption = new("--config", "-c")
     {
         Description = "Configuration file",
         DefaultValueFactory = _ => "navette.yaml",
         Recursive = true,
     };
 
-    private static readonly Option<bool> VerboseOption = new("--verbose", "-v")
+    internal static readonly Option<bool> VerboseOption = new("--verbose", "-v")
     {
         Description = "Log debug detail",
         Recursive = true,
@@ -55,6 +56,9 @@ internal static class NavetteCommand
         root.Subcommands.Add(RepairCommand());
         root.Subcommands.Add(ResyncCommand());
         root.Subcommands.Add(SequencesCommand());
+        root.Subcommands.Add(StandbyCommands.Create());
+        root.Subcommands.Add(WalCommands.Archive(VerboseOption));
+        root.Subcommands.Add(WalCommands.Restore(VerboseOption));
         root.Subcommands.Add(DemoCommand.Create(VerboseOption));
         // SIGINT/SIGTERM cancel the token; the daemon then finishes or rolls back its current batch and records
         // its state, which can take longer than System.CommandLine's default grace of 2 s before a forced exit.
@@ -101,6 +105,12 @@ internal static class NavetteCommand
         catch (Npgsql.NpgsqlException e)
         {
             Console.Error.WriteLine("error: " + Daemon.SubscriptionWorker.Describe(e));
+            return ExitFailure;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Processes.ProcessFailedException)
+        {
+            // Files and tools (data directories, archives, pg_ctl): the message names the path or the command.
+            Console.Error.WriteLine("error: " + e.Message);
             return ExitFailure;
         }
         catch (OperationCanceledException)
@@ -159,7 +169,7 @@ internal static class NavetteCommand
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
         var watch = new Option<bool>("--watch", "-w") { Description = "Redraw the table every --interval seconds until Ctrl+C (copy progress bars included)" };
         var interval = new Option<double>("--interval") { Description = "Seconds between two refreshes of --watch", DefaultValueFactory = _ => 2 };
-        var cmd = new Command("status", "Show each subscription: state, lag, last applied commit, throughput, WAL retained by its slot.") { json, watch, interval };
+        var cmd = new Command("status", "Show each subscription (state, lag, last applied commit, throughput, WAL retained by its slot), then each standby.") { json, watch, interval };
         cmd.SetAction((pr, ct) => Guard(async () =>
         {
             var config = ConfigLoader.Load(pr.GetValue(ConfigOption)!);
@@ -172,12 +182,28 @@ internal static class NavetteCommand
                 await StatusWatch.RunAsync(reader, TimeSpan.FromSeconds(every), pr.GetValue(json), Console.Out, ct);
                 return ExitOk;
             }
+            var readStandbys = pr.GetValue(json) ? null : new StandbyStatusReader(config).ReadAsync(ct);
             var rows = await reader.ReadAsync(ct);
+            var failed = rows.Any(r => r.State is "failed" or "unreachable" or "not installed");
+            // The JSON stays the array of subscriptions that scripts already parse (and its exit code theirs);
+            // standbys have their own: navette standby status --json.
             if (pr.GetValue(json))
+            {
                 Console.WriteLine(JsonSerializer.Serialize(rows, StatusJson.Options));
-            else
+                return failed ? ExitFailure : ExitOk;
+            }
+
+            var standbys = await readStandbys!;
+            if (rows.Count > 0 || standbys.Count == 0)
                 StatusTable.Write(Console.Out, rows);
-            return rows.Any(r => r.State is "failed" or "unreachable" or "not installed") ? ExitFailure : ExitOk;
+            if (standbys.Count > 0)
+            {
+                if (rows.Count > 0)
+                    Console.WriteLine();
+                StandbyTable.Write(Console.Out, standbys);
+            }
+
+            return failed || standbys.Any(s => s.IsProblem) ? ExitFailure : ExitOk;
         }));
         return cmd;
     }

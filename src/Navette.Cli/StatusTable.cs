@@ -19,10 +19,7 @@ internal static class StatusTable
             r.RowsApplied.ToString(CultureInfo.InvariantCulture),
             r.RetainedWalBytes is { } x ? Bytes(x) : "-",
         }).ToList();
-        var widths = header.Select((h, i) => Math.Max(h.Length, table.Count == 0 ? 0 : table.Max(t => t[i].Length))).ToArray();
-        w.WriteLine(string.Join("  ", header.Select((h, i) => h.PadRight(widths[i]))).TrimEnd());
-        foreach (var t in table)
-            w.WriteLine(string.Join("  ", t.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
+        WriteColumns(w, header, table);
         foreach (var r in rows.Where(r => r.Error is not null))
             w.WriteLine($"{r.Name}: {r.Error}");
         foreach (var r in rows)
@@ -30,6 +27,15 @@ internal static class StatusTable
                 w.WriteLine($"{r.Name}: warning: {warning}");
         foreach (var r in rows.Where(r => r.Copy.Count > 0))
             WriteCopy(w, r);
+    }
+
+    /// <summary>A header and rows as left-aligned columns two spaces apart.</summary>
+    public static void WriteColumns(TextWriter w, string[] header, IReadOnlyList<string[]> table)
+    {
+        var widths = header.Select((h, i) => Math.Max(h.Length, table.Count == 0 ? 0 : table.Max(t => t[i].Length))).ToArray();
+        w.WriteLine(string.Join("  ", header.Select((h, i) => h.PadRight(widths[i]))).TrimEnd());
+        foreach (var t in table)
+            w.WriteLine(string.Join("  ", t.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
     }
 
     private const int BarWidth = 24;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Navette.Config;
 using Navette.Daemon;
 using Navette.Markers;
+using Navette.Processes;
 using Navette.Setup;
 using Navette.Status;
 using Npgsql;

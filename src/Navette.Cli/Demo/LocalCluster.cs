@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Navette.Processes;
 using Npgsql;
 
 namespace Navette.Cli.Demo;
@@ -150,6 +151,16 @@ internal sealed class LocalCluster : IAsyncDisposable
             await cluster.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Takes charge of a cluster made by someone else (e.g. a standby made by pg_basebackup) that listens on
+    /// <paramref name="port"/>: queries, stop, start, and on dispose the same stop and delete as a created cluster.
+    /// </summary>
+    public static LocalCluster Attach(string dataDir, int port, LocalClusterOptions? options = null)
+    {
+        var full = Path.GetFullPath(dataDir);
+        return new LocalCluster(Path.GetFileName(full), full, CreateSocketDir(), options ?? new LocalClusterOptions()) { Port = port };
     }
 
     /// <summary>Starts the server (no-op when it already runs) and waits until it accepts connections.</summary>
@@ -558,16 +569,10 @@ internal sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>Quotes a postgresql.conf value: always single-quoted, with ' doubled and \ escaped.</summary>
-    internal static string QuoteConfValue(string value) =>
-        "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
+    internal static string QuoteConfValue(string value) => Navette.Standby.ServerConf.Quote(value);
 
     /// <summary>Quotes a libpq keyword value when needed (spaces, quotes, backslashes or empty).</summary>
-    internal static string LibpqQuote(string value)
-    {
-        if (value.Length > 0 && !value.Any(c => char.IsWhiteSpace(c) || c is '\'' or '\\'))
-            return value;
-        return "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal) + "'";
-    }
+    internal static string LibpqQuote(string value) => Navette.Config.ConnInfo.Quote(value);
 
     internal static string QuoteIdentifier(string identifier) =>
         "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";

@@ -1,3 +1,5 @@
+using Navette.Processes;
+
 namespace Navette.Cli.Demo;
 
 /// <summary>File-system chores for throwaway clusters: ownership, permissions, quiet deletes.</summary>
@@ -9,13 +11,7 @@ internal static class LocalClusterFs
         UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
     /// <summary>When root, gives <paramref name="path"/> (recursively) to the postgres OS user; otherwise a no-op.</summary>
-    public static async Task GiveToPostgresAsync(string path, CancellationToken ct)
-    {
-        if (!PosixUser.IsRoot)
-            return;
-        // "postgres:" = the user and its login group.
-        await ProcessRunner.RunAsync("chown", ["-R", PosixUser.PostgresUser + ":", path], ct).ConfigureAwait(false);
-    }
+    public static Task GiveToPostgresAsync(string path, CancellationToken ct) => PosixUser.GiveToPostgresAsync(path, ct);
 
     /// <summary>
     /// Creates <paramref name="dir"/> if needed and, when we are root, makes sure the postgres user

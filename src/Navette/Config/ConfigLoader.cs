@@ -16,7 +16,7 @@ internal static partial class ConfigLoader
     /// <summary>Names become replication slot, publication and origin names.</summary>
     public const int MaxNameLength = 40;
 
-    private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions", "monitoring"];
+    private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions", "monitoring", "standbys"];
     private static readonly string[] NodeKeys = ["conninfo"];
     private static readonly string[] SetKeys = ["tables", "mesh", "conflicts", "priority", "conflict_window", "conflict_function"];
     private static readonly string[] TableEntryKeys = ["name", "conflicts", "priority", "conflict_window", "conflict_function"];
@@ -27,6 +27,8 @@ internal static partial class ConfigLoader
     public const int MaxGeneratedNameLength = 55;
     private static readonly string[] SubscriptionKeys =
         ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers", "lag_threshold", "wal_retention"];
+    private static readonly string[] StandbyKeys =
+        ["from", "pgdata", "port", "host", "mode", "hot", "slot", "archive", "delay"];
 
     /// <summary>Loads and validates a configuration file; throws <see cref="ConfigException"/> listing every error.</summary>
     public static NavetteConfig Load(string path)
@@ -161,6 +163,7 @@ internal static partial class ConfigLoader
             var sets = new OrderedDictionary<string, SetConfig>(StringComparer.Ordinal);
             var subscriptions = new OrderedDictionary<string, SubscriptionConfig>(StringComparer.Ordinal);
             var monitoring = MonitoringConfig.Default;
+            var standbys = new OrderedDictionary<string, StandbyConfig>(StringComparer.Ordinal);
 
             if (root is null || root is YamlTreeScalar { IsNull: true })
             {
@@ -192,9 +195,14 @@ internal static partial class ConfigLoader
                     monitoring = ValidateMonitoring(monitoringSection.Key, monitoringSection.Value);
                 }
 
+                if (sections.TryGetValue("standbys", out var standbysSection))
+                {
+                    ValidateStandbys(standbysSection.Value, nodes, standbys);
+                }
+
                 if (sections.TryGetValue("subscriptions", out var subscriptionsSection))
                 {
-                    ValidateSubscriptions(subscriptionsSection.Value, nodes, sets, subscriptions, monitoring.Limits);
+                    ValidateSubscriptions(subscriptionsSection.Value, nodes, sets, subscriptions, monitoring.Limits, standbys);
                 }
 
                 GenerateMeshSubscriptions(sets, subscriptions);
@@ -215,7 +223,8 @@ internal static partial class ConfigLoader
                 file,
                 new ReadOnlyDictionary<string, NodeConfig>(nodes),
                 new ReadOnlyDictionary<string, SetConfig>(sets),
-                new ReadOnlyDictionary<string, SubscriptionConfig>(subscriptions))
+                new ReadOnlyDictionary<string, SubscriptionConfig>(subscriptions),
+                new ReadOnlyDictionary<string, StandbyConfig>(standbys))
             {
                 Monitoring = monitoring,
             };
@@ -458,7 +467,8 @@ internal static partial class ConfigLoader
                 var fields = ReadFields(mapping, MeshKeys, meshOwner);
                 initialCopy = Boolean(fields, "initial_copy", meshOwner, true);
                 copySchema = Boolean(fields, "copy_schema", meshOwner, false);
-                copyWorkers = CopyWorkers(fields, meshOwner);
+                copyWorkers = Integer(fields, "copy_workers", meshOwner,
+                    SubscriptionConfig.MinCopyWorkers, SubscriptionConfig.MaxCopyWorkers, SubscriptionConfig.DefaultCopyWorkers)!.Value;
                 if (!fields.TryGetValue("nodes", out list))
                 {
                     Error(mapping.Line, $"{meshOwner}: 'nodes' is required, e.g. mesh: {{ nodes: [paris, lyon, nice] }}");
@@ -632,7 +642,8 @@ internal static partial class ConfigLoader
             OrderedDictionary<string, NodeConfig> nodes,
             OrderedDictionary<string, SetConfig> sets,
             OrderedDictionary<string, SubscriptionConfig> subscriptions,
-            SubscriptionLimits defaultLimits)
+            SubscriptionLimits defaultLimits,
+            OrderedDictionary<string, StandbyConfig> standbys)
         {
             var pairs = new Dictionary<(string From, string To), SubscriptionConfig>();
             foreach (var (nameKey, value) in ReadEntries(section, "subscriptions", "subscription"))
@@ -652,8 +663,8 @@ internal static partial class ConfigLoader
                 }
 
                 var fields = ReadFields(mapping, SubscriptionKeys, owner);
-                var from = NodeReference(fields, "from", owner, nameKey.Line, nodes);
-                var to = NodeReference(fields, "to", owner, nameKey.Line, nodes);
+                var from = NodeReference(fields, "from", owner, nameKey.Line, nodes, standbys);
+                var to = NodeReference(fields, "to", owner, nameKey.Line, nodes, standbys);
                 if (from is not null && to is not null && from == to)
                 {
                     Error(fields["to"].Value.Line, $"{owner}: a subscription cannot replicate a node to itself ('{from}')");
@@ -663,7 +674,8 @@ internal static partial class ConfigLoader
                 var initialCopy = Boolean(fields, "initial_copy", owner, SubscriptionConfig.DefaultInitialCopy);
                 var forward = Boolean(fields, "forward", owner, SubscriptionConfig.DefaultForward);
                 var copySchema = Boolean(fields, "copy_schema", owner, SubscriptionConfig.DefaultCopySchema);
-                var copyWorkers = CopyWorkers(fields, owner);
+                var copyWorkers = Integer(fields, "copy_workers", owner,
+                    SubscriptionConfig.MinCopyWorkers, SubscriptionConfig.MaxCopyWorkers, SubscriptionConfig.DefaultCopyWorkers)!.Value;
 
                 var subscription = new SubscriptionConfig(
                     name, from ?? string.Empty, to ?? string.Empty, setNames,
@@ -687,8 +699,163 @@ internal static partial class ConfigLoader
                 }
 
                 subscriptions.Add(name, subscription);
+                var clash = standbys.Values.FirstOrDefault(sb => sb.SlotName == Sql.SlotName(name) || StandbyConfig.RewindSlotNameFor(sb.Name) == Sql.SlotName(name));
+                if (clash is not null)
+                {
+                    Error(nameKey.Line, $"{owner}: its slot name {Sql.SlotName(name)} is a physical slot name of standby '{clash.Name}' (line {clash.Line}); rename one of them");
+                }
             }
         }
+
+        private void ValidateStandbys(
+            YamlTreeNode section,
+            OrderedDictionary<string, NodeConfig> nodes,
+            OrderedDictionary<string, StandbyConfig> standbys)
+        {
+            foreach (var (nameKey, value) in ReadEntries(section, "standbys", "standby"))
+            {
+                var name = nameKey.Value;
+                var owner = $"standby '{name}'";
+                if (nodes.TryGetValue(name, out var node))
+                {
+                    Error(nameKey.Line, $"{owner} has the name of node '{name}' (line {node.Line}); node and standby names must differ (a promoted standby becomes a node of the same name)");
+                }
+
+                if (value is not YamlTreeMapping mapping)
+                {
+                    Error(value is YamlTreeScalar { IsNull: true } ? nameKey.Line : value.Line,
+                        $"{owner} must be a mapping with the keys from, pgdata, port and mode");
+                    continue;
+                }
+
+                var fields = ReadFields(mapping, StandbyKeys, owner);
+                var from = NodeReference(fields, "from", owner, nameKey.Line, nodes, standbys);
+                var pgdata = AbsolutePath(fields, "pgdata", owner, nameKey.Line, required: true);
+                var port = Integer(fields, "port", owner, 1, 65535, null, nameKey.Line);
+                var host = Text(fields, "host", owner) ?? StandbyConfig.DefaultHost;
+                var mode = Mode(fields, owner, nameKey.Line);
+                var hot = Boolean(fields, "hot", owner, StandbyConfig.DefaultHot);
+                var slot = Boolean(fields, "slot", owner, StandbyConfig.DefaultSlot);
+                var archive = AbsolutePath(fields, "archive", owner, nameKey.Line, required: mode == StandbyMode.Archive);
+                var delay = Delay(fields, owner);
+                if (slot && mode == StandbyMode.Archive)
+                {
+                    Error(fields["slot"].Key.Line, $"{owner}: 'slot' needs mode streaming (a slot nobody streams from keeps the primary's WAL forever)");
+                }
+
+                if (pgdata is not null && archive is not null && IsSameOrInside(archive, pgdata))
+                {
+                    Error(fields["archive"].Value.Line, $"{owner}: 'archive' must be outside 'pgdata' ({pgdata})");
+                }
+
+                var standby = new StandbyConfig(name, from ?? string.Empty, pgdata ?? string.Empty, port ?? 0, host, mode ?? StandbyMode.Streaming,
+                    hot, slot, archive, delay, nameKey.Line);
+                foreach (var other in standbys.Values)
+                {
+                    if (pgdata is not null && other.PgData.Length > 0 && (IsSameOrInside(pgdata, other.PgData) || IsSameOrInside(other.PgData, pgdata)))
+                    {
+                        Error(fields["pgdata"].Value.Line, $"{owner}: 'pgdata' {pgdata} overlaps the data directory of standby '{other.Name}' (line {other.Line})");
+                    }
+
+                    if (port is not null && other.Port == port && other.Host == host)
+                    {
+                        Error(fields["port"].Value.Line, $"{owner}: port {port} on {host} is already the port of standby '{other.Name}' (line {other.Line})");
+                    }
+                }
+
+                standbys.Add(name, standby);
+            }
+        }
+
+        // ------------------------------------------------------------ standby fields
+
+        private string? Text(Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields, string key, string owner)
+        {
+            if (!fields.TryGetValue(key, out var field))
+            {
+                return null;
+            }
+
+            if (field.Value is YamlTreeScalar { IsNull: false } scalar && !string.IsNullOrWhiteSpace(scalar.Value))
+            {
+                return scalar.Value;
+            }
+
+            Error(LineOf(field), $"{owner}: '{key}' must be a non-empty string");
+            return null;
+        }
+
+        private string? AbsolutePath(
+            Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields, string key, string owner, int ownerLine, bool required)
+        {
+            if (!fields.ContainsKey(key))
+            {
+                if (required)
+                {
+                    Error(ownerLine, $"{owner}: '{key}' is required");
+                }
+
+                return null;
+            }
+
+            var text = Text(fields, key, owner);
+            if (text is null)
+            {
+                return null;
+            }
+
+            if (!text.StartsWith('/'))
+            {
+                Error(fields[key].Value.Line, $"{owner}: '{key}' must be an absolute path, not '{text}'");
+                return null;
+            }
+
+            return text.Length > 1 ? text.TrimEnd('/') : text;
+        }
+
+        private StandbyMode? Mode(Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields, string owner, int ownerLine)
+        {
+            if (!fields.TryGetValue("mode", out var field))
+            {
+                Error(ownerLine, $"{owner}: 'mode' is required (streaming or archive)");
+                return null;
+            }
+
+            switch (field.Value)
+            {
+                case YamlTreeScalar { Value: "streaming" }:
+                    return StandbyMode.Streaming;
+                case YamlTreeScalar { Value: "archive" }:
+                    return StandbyMode.Archive;
+                case YamlTreeScalar { IsNull: false } scalar:
+                    Error(scalar.Line, $"{owner}: 'mode' must be streaming or archive, not '{scalar.Value}'"
+                        + Suggestion(scalar.Value, ["streaming", "archive"]));
+                    return null;
+                default:
+                    Error(LineOf(field), $"{owner}: 'mode' must be streaming or archive");
+                    return null;
+            }
+        }
+
+        private string? Delay(Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields, string owner)
+        {
+            var text = Text(fields, "delay", owner);
+            if (text is null)
+            {
+                return null;
+            }
+
+            if (!PgDuration.TryParse(text, out var normalized, out _, out var problem))
+            {
+                Error(fields["delay"].Value.Line, $"{owner}: 'delay' {problem}");
+                return null;
+            }
+
+            return normalized;
+        }
+
+        private static bool IsSameOrInside(string path, string dir) =>
+            path == dir || path.StartsWith(dir.TrimEnd('/') + "/", StringComparison.Ordinal);
 
         // ------------------------------------------------------------ subscription fields
 
@@ -697,7 +864,8 @@ internal static partial class ConfigLoader
             string key,
             string owner,
             int ownerLine,
-            OrderedDictionary<string, NodeConfig> nodes)
+            OrderedDictionary<string, NodeConfig> nodes,
+            OrderedDictionary<string, StandbyConfig> standbys)
         {
             if (!fields.TryGetValue(key, out var field))
             {
@@ -708,6 +876,15 @@ internal static partial class ConfigLoader
             if (field.Value is not YamlTreeScalar { IsNull: false } scalar)
             {
                 Error(LineOf(field), $"{owner}: '{key}' must be a node name");
+                return null;
+            }
+
+            if (standbys.TryGetValue(scalar.Value, out var standby))
+            {
+                var hint = owner.StartsWith("standby", StringComparison.Ordinal)
+                    ? $"a standby follows a node (cascading standbys are not supported): use '{standby.From}'"
+                    : $"a standby only replays its primary's WAL (promote it first: navette standby promote {scalar.Value})";
+                Error(scalar.Line, $"{owner}: '{scalar.Value}' in '{key}' is a standby (line {standby.Line}), not a node; {hint}");
                 return null;
             }
 
@@ -822,13 +999,23 @@ internal static partial class ConfigLoader
             }
         }
 
-        private int CopyWorkers(Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields, string owner)
+        private int? Integer(
+            Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields,
+            string key,
+            string owner,
+            int min,
+            int max,
+            int? defaultValue,
+            int ownerLine = 0)
         {
-            const int min = SubscriptionConfig.MinCopyWorkers;
-            const int max = SubscriptionConfig.MaxCopyWorkers;
-            if (!fields.TryGetValue("copy_workers", out var field))
+            if (!fields.TryGetValue(key, out var field))
             {
-                return SubscriptionConfig.DefaultCopyWorkers;
+                if (defaultValue is null)
+                {
+                    Error(ownerLine, $"{owner}: '{key}' is required");
+                }
+
+                return defaultValue;
             }
 
             if (field.Value is YamlTreeScalar { IsPlain: true, IsNull: false } scalar)
@@ -836,17 +1023,17 @@ internal static partial class ConfigLoader
                 var digits = scalar.Value.TrimStart('+', '-');
                 if (digits.Length > 0 && digits.All(char.IsAsciiDigit)
                     && int.TryParse(scalar.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
-                    && n is >= min and <= max)
+                    && n >= min && n <= max)
                 {
                     return n;
                 }
 
-                Error(scalar.Line, $"{owner}: 'copy_workers' must be an integer from {min} to {max}, not '{scalar.Value}'");
-                return SubscriptionConfig.DefaultCopyWorkers;
+                Error(scalar.Line, $"{owner}: '{key}' must be an integer from {min} to {max}, not '{scalar.Value}'");
+                return defaultValue;
             }
 
-            Error(LineOf(field), $"{owner}: 'copy_workers' must be an integer from {min} to {max}");
-            return SubscriptionConfig.DefaultCopyWorkers;
+            Error(LineOf(field), $"{owner}: '{key}' must be an integer from {min} to {max}");
+            return defaultValue;
         }
 
         // ------------------------------------------------------------ generic helpers

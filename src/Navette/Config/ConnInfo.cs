@@ -101,6 +101,53 @@ internal static class ConnInfo
         return sb.ToString();
     }
 
+    /// <summary>Quotes a keyword value for a libpq conninfo when needed (spaces, quotes, backslashes or empty).</summary>
+    public static string Quote(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (value.Length > 0 && !value.Any(c => IsSpace(c) || c is '\'' or '\\'))
+        {
+            return value;
+        }
+
+        return "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal) + "'";
+    }
+
+    /// <summary>Renders keyword/value pairs as a keyword=value conninfo.</summary>
+    public static string Format(IEnumerable<KeyValuePair<string, string>> pairs) =>
+        string.Join(' ', pairs.Select(p => p.Key + "=" + Quote(p.Value)));
+
+    /// <summary>
+    /// The conninfo (either syntax) as keyword=value pairs, with every keyword of <paramref name="changes"/> removed
+    /// and, where its value is not null, set to that value.
+    /// </summary>
+    public static string With(string conninfo, IReadOnlyList<KeyValuePair<string, string?>> changes)
+    {
+        // A changed keyword keeps the place of its first occurrence; new ones go last.
+        var pending = changes.ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);
+        var result = new List<KeyValuePair<string, string>>();
+        foreach (var (key, value) in Parse(conninfo))
+        {
+            if (!pending.TryGetValue(key, out var changed))
+                result.Add(new(key, value));
+            else if (changed is not null && !result.Any(p => p.Key == key))
+                result.Add(new(key, changed));
+        }
+
+        result.AddRange(changes.Where(c => c.Value is not null && !result.Any(p => p.Key == c.Key)).Select(c => new KeyValuePair<string, string>(c.Key, c.Value!)));
+        return Format(result);
+    }
+
+    /// <summary>
+    /// Splits the password out of a conninfo, for tools that would otherwise show it in their command line:
+    /// it goes to them through <c>PGPASSWORD</c> instead. Null when the conninfo has none.
+    /// </summary>
+    public static (string ConnInfo, string? Password) WithoutPassword(string conninfo)
+    {
+        var password = Parse(conninfo).LastOrDefault(p => p.Key == "password").Value;
+        return (With(conninfo, [new("password", null)]), string.IsNullOrEmpty(password) ? null : password);
+    }
+
     /// <summary>
     /// Removes any secret found in <paramref name="conninfo"/> from <paramref name="text"/> (both the raw and the
     /// decoded form). A safety net for messages built from a conninfo that failed to parse.

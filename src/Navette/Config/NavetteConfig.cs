@@ -8,7 +8,8 @@ internal sealed record NavetteConfig(
     string SourcePath,
     IReadOnlyDictionary<string, NodeConfig> Nodes,
     IReadOnlyDictionary<string, SetConfig> Sets,
-    IReadOnlyDictionary<string, SubscriptionConfig> Subscriptions)
+    IReadOnlyDictionary<string, SubscriptionConfig> Subscriptions,
+    IReadOnlyDictionary<string, StandbyConfig> Standbys)
 {
     public MonitoringConfig Monitoring { get; init; } = MonitoringConfig.Default;
 
@@ -123,4 +124,50 @@ internal sealed record SubscriptionConfig(
 
     /// <summary>Lag threshold and WAL retention sizes: its own keys, else the monitoring section's.</summary>
     public SubscriptionLimits Limits { get; init; } = SubscriptionLimits.Default;
+}
+
+/// <summary>How a physical standby receives the primary's WAL.</summary>
+internal enum StandbyMode
+{
+    /// <summary>primary_conninfo: a walreceiver streams WAL as it is written.</summary>
+    Streaming,
+
+    /// <summary>restore_command: WAL segments come from an archive folder, one whole file at a time (warm standby).</summary>
+    Archive,
+}
+
+/// <summary>
+/// A PostgreSQL physical standby of node <see cref="From"/>, running from <see cref="PgData"/> on the machine
+/// navette runs on. Navette connects to it at <see cref="Host"/>:<see cref="Port"/> with the rest of the node's
+/// conninfo (user, database, password).
+/// </summary>
+internal sealed record StandbyConfig(
+    string Name,
+    string From,
+    string PgData,
+    int Port,
+    string Host,
+    StandbyMode Mode,
+    bool Hot,
+    bool Slot,
+    string? Archive,
+    string? Delay,
+    int Line)
+{
+    public const string DefaultHost = "127.0.0.1";
+    public const bool DefaultHot = false;
+    public const bool DefaultSlot = false;
+
+    /// <summary>The physical replication slot on <see cref="From"/> when <see cref="Slot"/> is set.</summary>
+    public string SlotName => SlotNameFor(Name);
+
+    public static string SlotNameFor(string standby) => "navette_standby_" + standby;
+
+    /// <summary>
+    /// The slot that <c>standby promote</c> leaves on the old primary so that its WAL from before the promotion is still
+    /// there for <c>standby rewind OLD --from NAME</c> (pg_rewind reads it from the last checkpoint before the divergence).
+    /// </summary>
+    public static string RewindSlotNameFor(string promoted) => "navette_rewind_" + promoted;
+
+    public static string ModeName(StandbyMode mode) => mode == StandbyMode.Archive ? "archive" : "streaming";
 }

@@ -6,7 +6,7 @@ namespace Navette.Tests.Config;
 
 public class ConfigLoaderTests
 {
-    private const string File = "test.yaml";
+    internal const string File = "test.yaml";
 
     private const string Nodes = """
         nodes:
@@ -17,10 +17,10 @@ public class ConfigLoaderTests
 
     private static NavetteConfig Parse(string yaml) => ConfigLoader.Parse(yaml, File);
 
-    private static IReadOnlyList<ConfigError> Errors(string yaml) =>
+    internal static IReadOnlyList<ConfigError> Errors(string yaml) =>
         Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, File)).Errors;
 
-    private static void AssertError(string yaml, int line, string message)
+    internal static void AssertError(string yaml, int line, string message)
     {
         var error = Assert.Single(Errors(yaml));
         Assert.Equal(new ConfigError(File, line, message), error);
@@ -175,7 +175,7 @@ public class ConfigLoaderTests
     [Fact]
     public void Root_must_be_a_mapping()
     {
-        AssertError("\n- nodes\n- sets\n", 2, "the top level must be a mapping with the keys nodes, sets, subscriptions, monitoring");
+        AssertError("\n- nodes\n- sets\n", 2, "the top level must be a mapping with the keys nodes, sets, subscriptions, monitoring, standbys");
     }
 
     [Fact]
@@ -221,13 +221,13 @@ public class ConfigLoaderTests
     public void Unknown_top_level_key_suggests_the_closest()
     {
         AssertError(Nodes + "\nsubscription: {}\n", 5,
-            "unknown key 'subscription' at the top level; allowed: nodes, sets, subscriptions, monitoring; did you mean 'subscriptions'?");
+            "unknown key 'subscription' at the top level; allowed: nodes, sets, subscriptions, monitoring, standbys; did you mean 'subscriptions'?");
     }
 
     [Fact]
     public void Unknown_key_without_close_match_has_no_suggestion()
     {
-        AssertError(Nodes + "\nreplication: {}\n", 5, "unknown key 'replication' at the top level; allowed: nodes, sets, subscriptions, monitoring");
+        AssertError(Nodes + "\nreplication: {}\n", 5, "unknown key 'replication' at the top level; allowed: nodes, sets, subscriptions, monitoring, standbys");
     }
 
     [Fact]
@@ -602,7 +602,7 @@ public class ConfigLoaderTests
             "test.yaml:12: subscription 'a_to_b': unknown set 'nope' in 'sets'; defined sets: shop",
             "test.yaml:13: subscription 'a_to_b': 'initial_copy' must be true or false, not 'yes' (only YAML 1.2 booleans are accepted)",
             "test.yaml:14: subscription 'a_to_b': 'copy_workers' must be an integer from 1 to 64, not '100'",
-            "test.yaml:15: unknown key 'extra' at the top level; allowed: nodes, sets, subscriptions, monitoring",
+            "test.yaml:15: unknown key 'extra' at the top level; allowed: nodes, sets, subscriptions, monitoring, standbys",
         ];
         Assert.Equal(expected, ex.Errors.Select(e => e.ToString()));
         Assert.Equal(string.Join('\n', expected), ex.Message);

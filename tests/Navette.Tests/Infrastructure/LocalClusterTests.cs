@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Navette.Cli.Demo;
+using Navette.Processes;
 using Npgsql;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Navette.Cli.Demo;
+using Navette.Processes;
 
 namespace Navette.Tests.Infrastructure;
 
@@ -28,6 +29,14 @@ internal static class TestClusters
         var unique = $"{name}-{Interlocked.Increment(ref s_counter).ToString(CultureInfo.InvariantCulture)}";
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var cluster = await LocalCluster.CreateAsync(unique, RootDir, o, cts.Token);
+        s_clusters[cluster] = 0;
+        return cluster;
+    }
+
+    /// <summary>Takes charge of a cluster made under <see cref="RootDir"/> by other means (a standby's base backup).</summary>
+    public static LocalCluster Attach(string dataDir, int port)
+    {
+        var cluster = LocalCluster.Attach(dataDir, port);
         s_clusters[cluster] = 0;
         return cluster;
     }

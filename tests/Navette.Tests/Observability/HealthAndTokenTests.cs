@@ -1,3 +1,4 @@
+using Navette.Processes;
 using System.Net;
 using Navette.Cli.Demo;
 using Navette.Tests.Infrastructure;

@@ -1,3 +1,4 @@
+using Navette.Processes;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.RegularExpressions;

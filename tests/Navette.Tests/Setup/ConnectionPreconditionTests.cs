@@ -1,5 +1,6 @@
 using System.Globalization;
 using Navette.Cli.Demo;
+using Navette.Processes;
 using Xunit;
 using Xunit.Abstractions;
 

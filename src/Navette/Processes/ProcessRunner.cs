@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Navette.Cli.Demo;
+namespace Navette.Processes;
 
 /// <summary>Result of one finished child process.</summary>
 internal sealed record ProcessResult(int ExitCode, string StdOut, string StdErr)

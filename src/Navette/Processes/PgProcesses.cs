@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 
-namespace Navette.Cli.Demo;
+namespace Navette.Processes;
 
 /// <summary>Process and port probing used to manage a local postmaster (Linux /proc aware).</summary>
 internal static class PgProcesses

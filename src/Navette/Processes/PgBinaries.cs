@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace Navette.Cli.Demo;
+namespace Navette.Processes;
 
 /// <summary>
 /// Locates the PostgreSQL server binaries (initdb, pg_ctl, postgres, ...).

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Navette.Cli.Demo;
+namespace Navette.Processes;
 
 /// <summary>
 /// Small helpers about the current OS user. PostgreSQL refuses to run as root, so when we are
@@ -19,6 +19,24 @@ internal static class PosixUser
 
     /// <summary>The effective uid, or null if it cannot be determined (non-Unix).</summary>
     public static uint? EffectiveUid => s_euid.Value;
+
+    /// <summary>When root, gives <paramref name="path"/> (recursively) to the postgres OS user; otherwise a no-op.</summary>
+    public static async Task GiveToPostgresAsync(string path, CancellationToken ct)
+    {
+        if (!IsRoot)
+            return;
+        // "postgres:" = the user and its login group.
+        await ProcessRunner.RunAsync("chown", ["-R", PostgresUser + ":", path], ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The parent process id (0 where unknown).</summary>
+    public static int ParentProcessId => OperatingSystem.IsWindows() ? 0 : NativeMethods.getppid();
+
+    /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/>; false when it failed (no such process, not ours).</summary>
+    public static bool Signal(int pid, int signal) => !OperatingSystem.IsWindows() && NativeMethods.kill(pid, signal) == 0;
+
+    /// <summary>SIGUSR1 on Linux: what pg_ctl sends the postmaster to request promotion.</summary>
+    public const int SigUsr1 = 10;
 
     private static bool DetectRoot()
     {
@@ -68,5 +86,11 @@ internal static class PosixUser
     {
         [DllImport("libc", SetLastError = false)]
         public static extern uint geteuid();
+
+        [DllImport("libc", SetLastError = false)]
+        public static extern int getppid();
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int kill(int pid, int sig);
     }
 }
