@@ -42,22 +42,28 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
 
     private async Task CompareAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Request r, TargetTable? target, CancellationToken ct)
     {
-        var arrays = await ParseArraysAsync(conn, tx, ct, r["key_columns"], r["columns"], r["lower_bound"], r["upper_bound"], r["snap_xip"]);
+        var arrays = await ParseArraysAsync(conn, tx, ct, r["key_columns"], r["columns"], r["lower_bound"], r["upper_bound"], r["snap_xip"], r["bucket_bounds"]);
         var keyColumns = arrays[0]!.Select(k => k!).ToArray();
         var columns = arrays[1]!.Select(c => c!).ToArray();
+        var textColumns = await ParseBoolsAsync(conn, tx, r["text_columns"]!, ct);
+        var flat = arrays[5] ?? [];
+        var inner = Enumerable.Range(0, flat.Length / Math.Max(1, keyColumns.Length)).Select(i => flat.Skip(i * keyColumns.Length).Take(keyColumns.Length).ToArray()).ToList();
         var detail = r["detail"] == "t";
         var p = new Consistency.SqlParameters();
-        var head = $"INSERT INTO navette.compare_result (run, chunk, subscription, row_count, checksum, checksum2, keys, hashes, unsettled) " +
+        var head = "INSERT INTO navette.compare_result (run, chunk, subscription, row_count, buckets, bucket_rows, bucket_hashes, bucket_hashes2, keys, hashes, unsettled) " +
                    $"SELECT {p.Text(r["run"])}::uuid, {p.Text(r["chunk"])}::int4, {p.Text(subscription)}";
         if (target is null || keyColumns.Any(k => !target.Columns.ContainsKey(k)) || columns.Any(c => !target.Columns.ContainsKey(c)))
         {
             // The table (or a column) is missing here: every row of the range is missing.
-            await ExecuteAsync(conn, tx, head + $", 0, NULL, NULL, {(detail ? "'{}'::text[], '{}'::int8[]" : "NULL, NULL")}, 0", p.List, ct);
+            await ExecuteAsync(conn, tx, head + (detail ? ", 0, NULL, NULL, NULL, NULL, '{}'::text[], '{}'::int8[], 0" : ", 0, '{}', '{}', '{}', '{}', NULL, NULL, 0"), p.List, ct);
             return;
         }
         var unsettled = Unsettled(r, arrays[2], arrays[3], arrays[4]!, keyColumns, target, p);
-        var summary = Consistency.ChunkSql.Summary(target, keyColumns, columns, arrays[2], arrays[3], detail, p);
-        await ExecuteAsync(conn, tx, head + $", s.n, s.c1, s.c2, s.ks, s.hs, {unsettled} FROM ({summary}) AS s", p.List, ct);
+        var sql = detail
+            ? head + $", s.n, NULL, NULL, NULL, NULL, s.ks, s.hs, {unsettled} FROM ({Consistency.ChunkSql.Detail(target, keyColumns, columns, textColumns, arrays[2], arrays[3], p)}) AS s"
+            : head + $", (SELECT coalesce(sum(x), 0) FROM unnest(s.bn) AS x), s.bs, s.bn, s.b1, s.b2, NULL, NULL, {unsettled} " +
+              $"FROM ({Consistency.ChunkSql.Buckets(target, keyColumns, columns, textColumns, arrays[2], arrays[3], inner, p)}) AS s";
+        await ExecuteAsync(conn, tx, sql, p.List, ct);
     }
 
     /// <summary>

@@ -11,7 +11,9 @@ namespace Navette.Apply;
 /// equality of the type's (or a domain's base type's) default btree operator class, as <c>OPERATOR(schema.=)</c>,
 /// or null when there is none (json, xml, geometric types).
 /// </summary>
-internal sealed record TargetColumn(string CastType, string OutputFunction, string? EqualityOperator, bool IdentityAlways = false);
+/// <remarks><see cref="Hashable"/>: the type (or a domain's base type, an array's element type) has a default hash
+/// operator class, so compare can hash its binary value; other types are hashed through their text.</remarks>
+internal sealed record TargetColumn(string CastType, string OutputFunction, string? EqualityOperator, bool IdentityAlways = false, bool Hashable = false);
 
 /// <summary>A replicated table as it exists on the target: what the applier needs to write to it.</summary>
 internal sealed class TargetTable
@@ -39,11 +41,15 @@ internal sealed class TargetTable
     public static async Task<TargetTable?> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string schema, string name, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("""
-            SELECT c.relkind, a.attname, tn.nspname, t.typname, fn.nspname, f.proname, eq.nspname, eq.oprname, a.attidentity = 'a'
+            SELECT c.relkind, a.attname, tn.nspname, t.typname, fn.nspname, f.proname, eq.nspname, eq.oprname, a.attidentity = 'a',
+                   EXISTS (SELECT 1 FROM pg_opclass hc JOIN pg_am ham ON ham.oid = hc.opcmethod AND ham.amname = 'hash'
+                            WHERE hc.opcdefault AND hc.opcintype IN (b.oid, b.typelem) AND b.typtype IN ('b', 'e')
+                              AND (b.typelem = 0 OR b.typcategory = 'A'))
               FROM pg_class c
               JOIN pg_namespace n ON n.oid = c.relnamespace
               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
               JOIN pg_type t ON t.oid = a.atttypid
+              JOIN pg_type b ON b.oid = CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END
               JOIN pg_namespace tn ON tn.oid = t.typnamespace
               JOIN pg_proc f ON f.oid = t.typoutput
               JOIN pg_namespace fn ON fn.oid = f.pronamespace
@@ -72,7 +78,7 @@ internal sealed class TargetTable
             var equality = reader.IsDBNull(6) ? null : $"OPERATOR({Sql.Ident(reader.GetString(6))}.{reader.GetString(7)})";
             columns[reader.GetString(1)] = new TargetColumn(
                 Sql.Qualified(reader.GetString(2), reader.GetString(3)), Sql.Qualified(reader.GetString(4), reader.GetString(5)), equality,
-                reader.GetBoolean(8));
+                reader.GetBoolean(8), reader.GetBoolean(9));
         }
         return columns.Count == 0 ? null : new TargetTable { Schema = schema, Name = name, IsPartitioned = partitioned, Columns = columns };
     }

@@ -24,25 +24,58 @@ internal sealed class SqlParameters
 }
 
 /// <summary>
-/// The summary (or the row list) of a key range of a table, computed the same way on every node: each row's text
-/// (the compared columns in one order, printed under the session settings navette's sessions share) hashed with
-/// hashtextextended and hashtext, combined with bit_xor and sum, plus the row count. In detail mode, every row's key
-/// values (as text, row by row) and hash instead.
+/// The summary (or the row list) of a key range of a table, computed the same way on every node. Each row is hashed
+/// with hash_record_extended over its compared columns (binary values through each type's own hash function; columns
+/// of types without one, listed in textColumns, through their text printed under the session settings navette's
+/// sessions share). The range is cut in buckets at the given inner bounds, and each bucket is summarised by its row
+/// count, the bit_xor of the hashes and the sum of their top 24 bits. In detail mode, every row's key values (as text)
+/// and hash instead.
 /// </summary>
 internal static class ChunkSql
 {
-    public static string Summary(TargetTable table, IReadOnlyList<string> keyColumns, IReadOnlyList<string> columns,
-        string?[]? lower, string?[]? upper, bool detail, SqlParameters p)
+    /// <summary>Columns: bs (bucket numbers, non-empty ones), bn (rows), b1 (xor), b2 (sum).</summary>
+    public static string Buckets(TargetTable table, IReadOnlyList<string> keyColumns, IReadOnlyList<string> columns, IReadOnlyList<bool> textColumns,
+        string?[]? lower, string?[]? upper, IReadOnlyList<string?[]> innerBounds, SqlParameters p)
     {
-        var rowText = $"ROW({string.Join(", ", columns.Select(c => "t." + Sql.Ident(c)))})::text";
-        var keyValues = $"ARRAY[{string.Join(", ", keyColumns.Select(k => "t." + Sql.Ident(k) + "::text"))}]";
-        var sb = new StringBuilder("SELECT count(*) AS n, bit_xor(x.h) AS c1, sum(x.h32) AS c2, ")
-            .Append(detail ? "coalesce(array_agg(x.k ORDER BY x.k), '{}') AS ks, coalesce(array_agg(x.h ORDER BY x.k), '{}') AS hs" : "NULL::text[] AS ks, NULL::int8[] AS hs")
-            .Append(" FROM (SELECT pg_catalog.hashtextextended(").Append(rowText).Append(", 0) AS h, pg_catalog.hashtext(").Append(rowText)
-            .Append(")::int8 AS h32, ").Append(keyValues).Append(" AS k FROM ").Append(table.OnlyName).Append(" AS t")
-            .Append(RangeWhere(table, keyColumns, lower, upper, keyColumns.Select(k => "t." + Sql.Ident(k)).ToList(), p)).Append(") AS x");
-        return sb.ToString();
+        var bucket = innerBounds.Count == 0 ? "0" : BucketExpression(table, keyColumns, innerBounds, p);
+        return "SELECT coalesce(array_agg(g.b ORDER BY g.b), '{}') AS bs, coalesce(array_agg(g.n ORDER BY g.b), '{}') AS bn, " +
+               "coalesce(array_agg(g.c1 ORDER BY g.b), '{}') AS b1, coalesce(array_agg(g.c2 ORDER BY g.b), '{}') AS b2 " +
+               // The hash gets a name no table column is likely to have: the subquery also carries every column (t.*).
+               $"FROM (SELECT {bucket} AS b, count(*) AS n, bit_xor(t.navette_row_hash) AS c1, sum((t.navette_row_hash >> 40)::int4) AS c2 " +
+               $"FROM (SELECT {RowHash(columns, textColumns)} AS navette_row_hash, t.* FROM {table.OnlyName} AS t" +
+               RangeWhere(table, keyColumns, lower, upper, keyColumns.Select(k => "t." + Sql.Ident(k)).ToList(), p) +
+               ") AS t GROUP BY 1) AS g";
     }
+
+    /// <summary>Columns: n (rows), ks (key values as text, one array per row, ordered), hs (hashes, in the same order).</summary>
+    public static string Detail(TargetTable table, IReadOnlyList<string> keyColumns, IReadOnlyList<string> columns, IReadOnlyList<bool> textColumns,
+        string?[]? lower, string?[]? upper, SqlParameters p)
+    {
+        var keyValues = $"ARRAY[{string.Join(", ", keyColumns.Select(k => "t." + Sql.Ident(k) + "::text"))}]";
+        return "SELECT count(*) AS n, coalesce(array_agg(x.k ORDER BY x.k), '{}') AS ks, coalesce(array_agg(x.h ORDER BY x.k), '{}') AS hs " +
+               $"FROM (SELECT {RowHash(columns, textColumns)} AS h, {keyValues} AS k FROM {table.OnlyName} AS t" +
+               RangeWhere(table, keyColumns, lower, upper, keyColumns.Select(k => "t." + Sql.Ident(k)).ToList(), p) + ") AS x";
+    }
+
+    private static string RowHash(IReadOnlyList<string> columns, IReadOnlyList<bool> textColumns) =>
+        "pg_catalog.hash_record_extended(ROW(" +
+        string.Join(", ", columns.Select((c, i) => "t." + Sql.Ident(c) + (textColumns[i] ? "::text" : ""))) + "), 0)";
+
+    /// <summary>width_bucket of the key over the inner bounds: 0 below the first, i between bound i and bound i+1.</summary>
+    private static string BucketExpression(TargetTable table, IReadOnlyList<string> keyColumns, IReadOnlyList<string?[]> bounds, SqlParameters p)
+    {
+        if (keyColumns.Count == 1)
+        {
+            var type = table.Columns[keyColumns[0]].CastType;
+            return $"width_bucket(t.{Sql.Ident(keyColumns[0])}, {p.TextArray(bounds.Select(b => b[0]))}::{type}[])";
+        }
+        var rows = bounds.Select(b => "ROW(" + string.Join(", ", b.Select((v, i) => $"{p.Text(v)}::{table.Columns[keyColumns[i]].CastType}")) + ")");
+        return $"width_bucket(ROW({string.Join(", ", keyColumns.Select(k => "t." + Sql.Ident(k)))}), ARRAY[{string.Join(", ", rows)}])";
+    }
+
+    /// <summary>Which of the columns are hashed through their text (their type has no hash function).</summary>
+    public static bool[] TextColumns(TargetTable table, IReadOnlyList<string> columns) =>
+        columns.Select(c => !table.Columns.TryGetValue(c, out var col) || !col.Hashable).ToArray();
 
     /// <summary>" WHERE (k1, k2) &gt;= (lower) AND (k1, k2) &lt; (upper)", each bound optional, over the given key expressions.</summary>
     public static string RangeWhere(TargetTable table, IReadOnlyList<string> keyColumns, string?[]? lower, string?[]? upper,
@@ -72,11 +105,11 @@ internal static class ChunkSql
                $") AS b WHERE b.rn % {p.Add(rowsPerPart, NpgsqlDbType.Bigint)} = 0 ORDER BY {order}";
     }
 
-    /// <summary>Keys from a sample of about <paramref name="percent"/>% of the table's pages, in key order (for planning large tables).</summary>
+    /// <summary>Keys of a sample of about <paramref name="percent"/>% of the table's rows, in key order (for planning large tables).</summary>
     public static string SampledKeys(TargetTable table, IReadOnlyList<string> keyColumns, double percent, SqlParameters p)
     {
         var texts = string.Join(", ", keyColumns.Select(k => $"t.{Sql.Ident(k)}::text"));
         var order = string.Join(", ", keyColumns.Select(k => "t." + Sql.Ident(k)));
-        return $"SELECT ARRAY[{texts}] FROM {table.OnlyName} AS t TABLESAMPLE SYSTEM ({p.Add(percent, NpgsqlDbType.Double)}) ORDER BY {order}";
+        return $"SELECT ARRAY[{texts}] FROM {table.OnlyName} AS t TABLESAMPLE BERNOULLI ({p.Add(percent, NpgsqlDbType.Double)}) ORDER BY {order}";
     }
 }

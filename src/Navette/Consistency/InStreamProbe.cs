@@ -34,61 +34,71 @@ internal sealed class InStreamProbe : RangeProbe
         return new InStreamProbe(subject, options, origin, target, originTable, targetTable, run, nextChunk);
     }
 
-    public override async Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper, bool detail, CancellationToken ct)
+    public override async Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper,
+        IReadOnlyList<string?[]> innerBounds, bool detail, CancellationToken ct)
     {
         var chunk = _nextChunk();
-        var ours = await RequestAsync(chunk, lower, upper, detail, ct);
-        var (theirs, unsettled) = await AwaitResultAsync(chunk, ct);
+        var ours = await RequestAsync(chunk, lower, upper, innerBounds, detail, ct);
+        var (theirs, unsettled) = await AwaitResultAsync(chunk, detail, ct);
         return (ours, theirs, unsettled);
     }
 
-    private async Task<RangeSummary> RequestAsync(int chunk, string?[]? lower, string?[]? upper, bool detail, CancellationToken ct)
+    private async Task<RangeSummary> RequestAsync(int chunk, string?[]? lower, string?[]? upper, IReadOnlyList<string?[]> innerBounds, bool detail, CancellationToken ct)
     {
         var p = new SqlParameters();
-        var summary = ChunkSql.Summary(OriginTable, Subject.KeyColumns, Subject.Columns, lower, upper, detail, p);
+        var summary = detail
+            ? ChunkSql.Detail(OriginTable, Subject.KeyColumns, Subject.Columns, TextColumns, lower, upper, p)
+            : ChunkSql.Buckets(OriginTable, Subject.KeyColumns, Subject.Columns, TextColumns, lower, upper, innerBounds, p);
+        var rowCount = detail ? "o.n" : "(SELECT coalesce(sum(x), 0) FROM unnest(o.bn) AS x)";
         var sql = $"""
             WITH o AS ({summary}),
                  s AS (SELECT pg_current_snapshot() AS snap),
                  request AS (
-                     INSERT INTO navette.compare_request (run, chunk, subscription, schema_name, table_name, key_columns, columns, lower_bound, upper_bound,
-                                                          detail, row_count, snap_xmin, snap_xmax, snap_xip, snap_lsn)
+                     INSERT INTO navette.compare_request (run, chunk, subscription, schema_name, table_name, key_columns, columns, text_columns,
+                                                          lower_bound, upper_bound, bucket_bounds, detail, row_count, snap_xmin, snap_xmax, snap_xip, snap_lsn)
                      SELECT {p.Text(_run.ToString())}::uuid, {p.Add(chunk, NpgsqlDbType.Integer)}, {p.Text(Subject.Subscription)}, {p.Text(Subject.Schema)},
                             {p.Text(Subject.Table)}, {p.TextArray(Subject.KeyColumns)}, {p.TextArray(Subject.Columns)},
+                            {p.Add(TextColumns, NpgsqlDbType.Array | NpgsqlDbType.Boolean)},
                             {(lower is null ? "NULL" : p.TextArray(lower))}, {(upper is null ? "NULL" : p.TextArray(upper))},
-                            {p.Add(detail, NpgsqlDbType.Boolean)}, o.n, pg_snapshot_xmin(s.snap), pg_snapshot_xmax(s.snap),
+                            {(innerBounds.Count == 0 ? "NULL" : p.TextArray(innerBounds.SelectMany(b => b)))},
+                            {p.Add(detail, NpgsqlDbType.Boolean)}, {rowCount}, pg_snapshot_xmin(s.snap), pg_snapshot_xmax(s.snap),
                             ARRAY(SELECT pg_snapshot_xip(s.snap)), pg_current_wal_lsn()
                        FROM o, s
                      RETURNING 1)
-            SELECT o.n, o.c1, o.c2, o.ks, o.hs FROM o, request
+            SELECT o.* FROM o, request
             """;
         await using var cmd = new NpgsqlCommand(sql, Origin);
         cmd.Parameters.AddRange(p.List.ToArray());
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
-        return RangeSummary.Read(r, 0, Subject.KeyColumns.Length);
+        return detail ? RangeSummary.ReadDetail(r, 0, Subject.KeyColumns.Length) : RangeSummary.ReadBuckets(r, 0);
     }
 
-    private async Task<(RangeSummary Summary, int Unsettled)> AwaitResultAsync(int chunk, CancellationToken ct)
+    private async Task<(RangeSummary Summary, int Unsettled)> AwaitResultAsync(int chunk, bool detail, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + _timeout;
-        var delay = TimeSpan.FromMilliseconds(20);
+        var delay = TimeSpan.FromMilliseconds(10);
+        var sql = detail
+            ? "SELECT row_count, keys, hashes, unsettled FROM navette.compare_result WHERE run = $1 AND chunk = $2"
+            : "SELECT buckets, bucket_rows, bucket_hashes, bucket_hashes2, unsettled FROM navette.compare_result WHERE run = $1 AND chunk = $2";
         while (true)
         {
-            await using (var cmd = new NpgsqlCommand(
-                "SELECT row_count, checksum, checksum2, keys, hashes, unsettled FROM navette.compare_result WHERE run = $1 AND chunk = $2", Target))
+            await using (var cmd = new NpgsqlCommand(sql, Target))
             {
                 cmd.Parameters.AddWithValue(_run);
                 cmd.Parameters.AddWithValue(chunk);
                 await using var r = await cmd.ExecuteReaderAsync(ct);
                 if (await r.ReadAsync(ct))
-                    return (RangeSummary.Read(r, 0, Subject.KeyColumns.Length), r.GetInt32(5));
+                    return detail
+                        ? (RangeSummary.ReadDetail(r, 0, Subject.KeyColumns.Length), r.GetInt32(3))
+                        : (RangeSummary.ReadBuckets(r, 0), r.GetInt32(4));
             }
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException(
                     $"subscription {Subject.Subscription}: node {Subject.To} did not answer a compare request of {Subject.Name} within {_timeout.TotalSeconds:F0} s; " +
                     "the subscription must be streaming (is navette run running? see navette status for its lag)");
             await Task.Delay(delay, ct);
-            if (delay < TimeSpan.FromMilliseconds(200)) delay *= 2;
+            if (delay < TimeSpan.FromMilliseconds(100)) delay *= 2;
         }
     }
 

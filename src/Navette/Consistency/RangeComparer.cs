@@ -12,25 +12,32 @@ internal interface IRangeProbe : IAsyncDisposable
     /// Summarises the range on the origin and on the target. <c>Unsettled</c> is non-zero when the two summaries do not
     /// describe the same moment for some rows (changed in between), -1 when that cannot be told.
     /// </summary>
-    Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper, bool detail, CancellationToken ct);
+    Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper, IReadOnlyList<string?[]> innerBounds,
+        bool detail, CancellationToken ct);
 
     /// <summary>Keys cutting the range in parts of about <paramref name="rowsPerPart"/> rows, read on the origin or the target.</summary>
     Task<List<string?[]>> BoundariesAsync(bool onOrigin, string?[]? lower, string?[]? upper, long rowsPerPart, CancellationToken ct);
 
-    /// <summary>The origin's row estimate and first cut of the table.</summary>
-    Task<(long Rows, List<string?[]> Bounds)> PlanAsync(CancellationToken ct);
+    /// <summary>The origin's row estimate and its cut in parts of about <paramref name="rowsPerPart"/> rows.</summary>
+    Task<(long Rows, List<string?[]> Bounds)> PlanAsync(long rowsPerPart, CancellationToken ct);
 }
 
 /// <summary>
-/// Compares one table by key ranges: every range is summarised on both nodes; ranges that differ are split until they
-/// are small enough to list row by row, and the rows compared. Ranges that changed between the two summaries are split
-/// or asked for again. Several workers (<see cref="CompareOptions.Parallel"/>) probe ranges at once.
+/// Compares one table by key ranges. The table is cut in buckets of about <see cref="CompareOptions.DetailRows"/> rows,
+/// probed <see cref="CompareOptions.SplitInto"/> at a time (one statement per side summarises every bucket of a range);
+/// a bucket that differs is listed row by row and its rows compared, or cut again if it turned out larger. A range that
+/// changed between the two summaries is asked for again, then probed bucket by bucket. Several workers
+/// (<see cref="CompareOptions.Parallel"/>) probe ranges at once.
 /// </summary>
 internal sealed class RangeComparer(CompareSubject subject, CompareOptions options, Func<CancellationToken, Task<IRangeProbe>> openProbe, ILogger log)
 {
     /// <param name="Suspects">For a target that also takes writes: the differences earlier passes over the range found
     /// (each must show again to count), and <paramref name="Passes"/> how many passes found them.</param>
-    private sealed record Item(string?[]? Lower, string?[]? Upper, bool Detail, int Attempt, HashSet<string>? Suspects = null, int Passes = 0);
+    private sealed record Item(string?[]? Lower, string?[]? Upper, IReadOnlyList<string?[]> Inner, bool Detail, int Attempt, HashSet<string>? Suspects = null, int Passes = 0)
+    {
+        public string?[]? BucketLower(int b) => b == 0 ? Lower : Inner[b - 1];
+        public string?[]? BucketUpper(int b) => b == Inner.Count ? Upper : Inner[b];
+    }
 
     private int _outstanding;
     private readonly Channel<Item> _queue = Channel.CreateUnbounded<Item>();
@@ -45,14 +52,16 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
         {
             await using (var planner = await openProbe(ct))
             {
-                var (rows, bounds) = await planner.PlanAsync(ct);
+                var (rows, bounds) = await planner.PlanAsync(options.DetailRows, ct);
                 result.OriginRows = rows;
                 result.Chunks = bounds.Count + 1;
                 string?[]? lower = null;
-                foreach (var b in bounds.Append(null))
+                for (var i = 0; i <= bounds.Count; i += options.SplitInto)
                 {
-                    Enqueue(new Item(lower, b, Detail: false, Attempt: 0));
-                    lower = b;
+                    var inner = bounds.Skip(i).Take(options.SplitInto - 1).ToList();
+                    var upper = i + options.SplitInto - 1 < bounds.Count ? bounds[i + options.SplitInto - 1] : null;
+                    Enqueue(new Item(lower, upper, inner, Detail: false, Attempt: 0));
+                    lower = upper;
                 }
             }
             var workers = Enumerable.Range(0, Math.Max(1, options.Parallel)).Select(_ => Task.Run(() => WorkerAsync(ct), ct)).ToList();
@@ -96,15 +105,21 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
 
     private async Task ProcessAsync(IRangeProbe probe, Item item, CancellationToken ct)
     {
-        var (ours, theirs, unsettled) = await probe.ProbeAsync(item.Lower, item.Upper, item.Detail, ct);
+        var (ours, theirs, unsettled) = await probe.ProbeAsync(item.Lower, item.Upper, item.Inner, item.Detail, ct);
         var rows = Math.Max(ours.Rows, theirs.Rows);
         if (unsettled != 0)
         {
-            // Rows changed between the two summaries: a large range is split (its parts are less likely to be written
-            // again meanwhile), a small one asked for again.
-            if (rows > options.DetailRows)
+            // Rows changed between the two summaries. A range of several buckets is asked for again once, then bucket
+            // by bucket (each less likely to be written again meanwhile); a small one is asked for again.
+            if (!item.Detail && item.Inner.Count > 0 && item.Attempt >= 1)
             {
-                await SplitAsync(probe, item, ours, theirs, ct);
+                for (var b = 0; b <= item.Inner.Count; b++)
+                    Enqueue(new Item(item.BucketLower(b), item.BucketUpper(b), [], Detail: false, Attempt: 0, item.Suspects, item.Passes));
+                return;
+            }
+            if (!item.Detail && item.Inner.Count == 0 && rows > options.DetailRows)
+            {
+                await SplitAsync(probe, item.Lower, item.Upper, ours, theirs, item, ct);
                 return;
             }
             if (item.Attempt + 1 >= options.MaxAttempts)
@@ -118,13 +133,18 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
             Enqueue(item with { Attempt = item.Attempt + 1 });
             return;
         }
-        if (ours.SameAs(theirs)) return;
         if (!item.Detail)
         {
-            if (rows <= options.DetailRows)
-                Enqueue(item with { Detail = true, Attempt = 0 });
-            else
-                await SplitAsync(probe, item, ours, theirs, ct);
+            for (var b = 0; b <= item.Inner.Count; b++)
+            {
+                var o = ours.Bucket(b);
+                var t = theirs.Bucket(b);
+                if (o == t) continue;
+                if (Math.Max(o.Rows, t.Rows) <= options.DetailRows)
+                    Enqueue(new Item(item.BucketLower(b), item.BucketUpper(b), [], Detail: true, Attempt: 0, item.Suspects, item.Passes));
+                else
+                    await SplitAsync(probe, item.BucketLower(b), item.BucketUpper(b), o.Rows >= t.Rows, Math.Max(o.Rows, t.Rows), item, ct);
+            }
             return;
         }
         var found = ours.Diff(theirs);
@@ -142,18 +162,16 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
         foreach (var d in found) _differences.Add(d);
     }
 
+    private Task SplitAsync(IRangeProbe probe, string?[]? lower, string?[]? upper, RangeSummary ours, RangeSummary theirs, Item parent, CancellationToken ct) =>
+        SplitAsync(probe, lower, upper, ours.Rows >= theirs.Rows, Math.Max(ours.Rows, theirs.Rows), parent, ct);
+
+    /// <summary>Cuts a range again, on the side that has the rows (the origin, unless the target holds rows the origin does not).</summary>
+    private async Task SplitAsync(IRangeProbe probe, string?[]? lower, string?[]? upper, bool onOrigin, long rows, Item parent, CancellationToken ct)
+    {
+        var inner = await probe.BoundariesAsync(onOrigin, lower, upper, Math.Max(1, rows / options.SplitInto), ct);
+        Enqueue(new Item(lower, upper, inner, Detail: false, Attempt: 0, parent.Suspects, parent.Passes));
+    }
+
     private static string Identity(RowDifference d) => d.Kind + "\u001e" + string.Join("\u001f", d.Key.Select(k => k ?? "\u0000"));
 
-    /// <summary>Cuts the range in parts, on the side that has the rows (the origin, unless the target holds rows the origin does not).</summary>
-    private async Task SplitAsync(IRangeProbe probe, Item item, RangeSummary ours, RangeSummary theirs, CancellationToken ct)
-    {
-        var rows = Math.Max(ours.Rows, theirs.Rows);
-        var bounds = await probe.BoundariesAsync(ours.Rows >= theirs.Rows, item.Lower, item.Upper, Math.Max(1, rows / options.SplitInto), ct);
-        var lower = item.Lower;
-        foreach (var b in bounds.Append(item.Upper))
-        {
-            Enqueue(new Item(lower, b, Detail: false, Attempt: 0));
-            lower = b;
-        }
-    }
 }

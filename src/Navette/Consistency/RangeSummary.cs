@@ -2,28 +2,32 @@ using Npgsql;
 
 namespace Navette.Consistency;
 
-/// <summary>
-/// A key range as one node holds it: row count and two checksums, and in detail mode every row's key values and hash.
-/// </summary>
-internal sealed record RangeSummary(long Rows, long? Checksum, long? Checksum2, List<string?[]>? Keys, long[]? Hashes)
-{
-    public bool SameAs(RangeSummary other) => Rows == other.Rows && Checksum == other.Checksum && Checksum2 == other.Checksum2;
+/// <summary>One bucket of a range as one node holds it: rows, and two checksums of their hashes.</summary>
+internal readonly record struct BucketSummary(long Rows, long Checksum, long Checksum2);
 
-    /// <summary>Reads n, c1, c2, ks, hs (as <see cref="ChunkSql.Summary"/> names them) from <paramref name="first"/> on.</summary>
-    public static RangeSummary Read(NpgsqlDataReader r, int first, int keyColumns)
+/// <summary>
+/// A key range as one node holds it: per bucket (the range cut at inner bounds) a <see cref="BucketSummary"/>, or in
+/// detail mode every row's key values and hash.
+/// </summary>
+internal sealed record RangeSummary(long Rows, Dictionary<int, BucketSummary>? Buckets, List<string?[]>? Keys, long[]? Hashes)
+{
+    public BucketSummary Bucket(int b) => Buckets!.TryGetValue(b, out var s) ? s : default;
+
+    /// <summary>Reads bs, bn, b1, b2 from <paramref name="first"/> on.</summary>
+    public static RangeSummary ReadBuckets(NpgsqlDataReader r, int first)
     {
-        var rows = r.GetInt64(first);
-        long? c1 = r.IsDBNull(first + 1) ? null : r.GetInt64(first + 1);
-        long? c2 = r.IsDBNull(first + 2) ? null : Convert.ToInt64(r.GetValue(first + 2));
-        List<string?[]>? keys = null;
-        long[]? hashes = null;
-        if (!r.IsDBNull(first + 3))
-        {
-            keys = KeyRows(r.GetValue(first + 3), keyColumns);
-            hashes = r.GetFieldValue<long[]>(first + 4);
-        }
-        return new RangeSummary(rows, c1, c2, keys, hashes);
+        var numbers = r.GetFieldValue<int[]>(first);
+        var rows = r.GetFieldValue<long[]>(first + 1);
+        var c1 = r.GetFieldValue<long[]>(first + 2);
+        var c2 = r.GetFieldValue<long[]>(first + 3);
+        var buckets = new Dictionary<int, BucketSummary>();
+        for (var i = 0; i < numbers.Length; i++) buckets[numbers[i]] = new BucketSummary(rows[i], c1[i], c2[i]);
+        return new RangeSummary(rows.Sum(), buckets, null, null);
     }
+
+    /// <summary>Reads n, ks, hs from <paramref name="first"/> on.</summary>
+    public static RangeSummary ReadDetail(NpgsqlDataReader r, int first, int keyColumns) =>
+        new(r.GetInt64(first), null, KeyRows(r.GetValue(first + 1), keyColumns), r.GetFieldValue<long[]>(first + 2));
 
     /// <summary>A text[][] of key values (one row per key) as Npgsql returns it; an empty array comes back one-dimensional.</summary>
     private static List<string?[]> KeyRows(object value, int keyColumns)

@@ -34,10 +34,11 @@ internal sealed class SnapshotProbe : RangeProbe
         return new SnapshotProbe(subject, options, origin, tx, target, originTable, targetTable);
     }
 
-    public override async Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper, bool detail, CancellationToken ct)
+    public override async Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper,
+        IReadOnlyList<string?[]> innerBounds, bool detail, CancellationToken ct)
     {
-        var ours = await SummarizeAsync(Origin, _snapshot, OriginTable, lower, upper, detail, ct);
-        var theirs = await SummarizeAsync(Target, null, TargetTableOrNull, lower, upper, detail, ct);
+        var ours = await SummarizeAsync(Origin, _snapshot, OriginTable, lower, upper, innerBounds, detail, ct);
+        var theirs = await SummarizeAsync(Target, null, TargetTableOrNull, lower, upper, innerBounds, detail, ct);
         return (ours, theirs, 0);
     }
 
