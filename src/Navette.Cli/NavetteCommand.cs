@@ -56,6 +56,8 @@ internal static class NavetteCommand
         root.Subcommands.Add(RepairCommand());
         root.Subcommands.Add(ResyncCommand());
         root.Subcommands.Add(SequencesCommand());
+        root.Subcommands.Add(DdlCommands.Execute());
+        root.Subcommands.Add(DdlCommands.SkipDdl());
         root.Subcommands.Add(StandbyCommands.Create());
         root.Subcommands.Add(WalCommands.Archive(VerboseOption));
         root.Subcommands.Add(WalCommands.Restore(VerboseOption));

@@ -18,7 +18,7 @@ internal static partial class ConfigLoader
 
     private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions", "monitoring", "standbys"];
     private static readonly string[] NodeKeys = ["conninfo"];
-    private static readonly string[] SetKeys = ["tables", "mesh", "conflicts", "priority", "conflict_window", "conflict_function"];
+    private static readonly string[] SetKeys = ["tables", "mesh", "ddl", "conflicts", "priority", "conflict_window", "conflict_function"];
     private static readonly string[] TableEntryKeys = ["name", "conflicts", "priority", "conflict_window", "conflict_function"];
     private static readonly string[] MeshKeys = ["nodes", "initial_copy", "copy_workers", "copy_schema"];
     private static readonly string[] PolicyKeys = ["conflicts", "priority", "conflict_window", "conflict_function"];
@@ -290,6 +290,7 @@ internal static partial class ConfigLoader
                 var owner = $"set '{name}'";
                 var tables = new List<TablePattern>();
                 var tablePolicies = new List<TablePolicy>();
+                var ddl = DdlMode.Execute;
                 MeshConfig? mesh = null;
                 ConflictPolicy? policy = null;
                 if (value is YamlTreeScalar { IsNull: true })
@@ -304,6 +305,14 @@ internal static partial class ConfigLoader
                 {
                     var fields = ReadFields(mapping, SetKeys, owner);
                     policy = Policy(fields, owner, nodes, inherited: null);
+                    if (Text(fields, "ddl", owner) is { } ddlText)
+                    {
+                        DdlMode? parsed = ddlText switch { "auto" => DdlMode.Auto, "execute" => DdlMode.Execute, "none" => DdlMode.None, _ => null };
+                        if (parsed is { } known)
+                            ddl = known;
+                        else
+                            Error(LineOf(fields["ddl"]), $"{owner}: ddl '{ddlText}' is not one of auto (DDL run on the origin is captured and replayed), execute (only through navette execute, the default), none");
+                    }
                     if (fields.TryGetValue("mesh", out var meshField))
                     {
                         mesh = Mesh(meshField, owner, nodes);
@@ -370,7 +379,7 @@ internal static partial class ConfigLoader
                     }
                 }
 
-                sets.Add(name, new SetConfig(name, tables, nameKey.Line) { Mesh = mesh, Conflicts = policy, TablePolicies = tablePolicies });
+                sets.Add(name, new SetConfig(name, tables, nameKey.Line) { Mesh = mesh, Conflicts = policy, TablePolicies = tablePolicies, Ddl = ddl });
             }
         }
 

@@ -53,6 +53,9 @@ internal sealed record SetConfig(string Name, IReadOnlyList<TablePattern> Tables
     /// <summary>The nodes that all write this set and replicate it to each other (<c>mesh:</c>), or null.</summary>
     public MeshConfig? Mesh { get; init; }
 
+    /// <summary>How schema changes reach the set's replicas (<c>ddl:</c>; <see cref="DdlMode.Execute"/> unless given).</summary>
+    public DdlMode Ddl { get; init; } = DdlMode.Execute;
+
     /// <summary>The set's conflict policy as written (<c>conflicts:</c>), or null when the file gives none.</summary>
     public Conflicts.ConflictPolicy? Conflicts { get; init; }
 

@@ -20,6 +20,7 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
         sub.InitialCopy, sub.Forward, sub.CopyWorkers)
     {
         Conflicts = ConflictRules.For(config, sub),
+        Sets = sub.Sets.Select(s => config.Sets[s]).ToList(),
         SubscriptionOrigins = config.Subscriptions.Values.ToDictionary(s => s.Name, s => s.From),
         Join = sub.Join is { } join ? new MeshJoinPlan(join.CopySubscription) : null,
         Joiners = config.Subscriptions.Values

@@ -151,7 +151,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             ? new ConflictApplier(plan.Name, plan.FromNode, rules, new OriginMap(plan.ToNode, plan.SubscriptionOrigins), plan.TargetConnectionString, log)
             : null;
         var recent = new RecentTransactions();
-        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent);
+        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent,
+            new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, log));
         NpgsqlLogSequenceNumber start;
         await using (var conn = new NpgsqlConnection(plan.TargetConnectionString))
         {

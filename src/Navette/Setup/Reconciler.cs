@@ -54,6 +54,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 await ReconcileSubscriptionAsync(sub, conns[sub.From], conns[sub.To], ct);
             foreach (var (name, conn) in conns)
                 await DropOrphansAsync(name, conn, ct);
+            _actions.AddRange(await DdlCaptureSetup.ReconcileAsync(config, conns, ct));
             return _actions;
         }
         finally
@@ -178,6 +179,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
         }
 
         await CheckExistingStateAsync(conns, superusers, ct);
+        DdlCaptureSetup.Check(config, superusers, conns, _problems);
         _multiMaster = new MultiMasterSetup(config, _resolved);
         await _multiMaster.CheckAsync(conns, _problems, ct);
 

@@ -1,0 +1,173 @@
+using Navette.Ddl;
+using Navette.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Navette.Tests.Ddl;
+
+/// <summary>Schema changes replayed in the stream: navette execute scripts and DDL captured by ddl: auto, under writes.</summary>
+public sealed class SchemaChangeTests(ITestOutputHelper output)
+{
+    private const string Tables = """
+        CREATE TABLE public.items (id int PRIMARY KEY, name text);
+        CREATE SCHEMA other;
+        """;
+
+    private async Task<ReplicationHarness> OneWayAsync(string ddl)
+    {
+        var h = await ReplicationHarness.StartAsync(output, "origin", "replica");
+        await h.OnAllAsync(Tables);
+        await h["replica"].ExecuteAsync("DROP SCHEMA other");
+        await h["origin"].ExecuteAsync("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 1000) g");
+        h.WriteConfig($$"""
+            sets:
+              shop: { tables: ["public.*"], ddl: {{ddl}} }
+            subscriptions:
+              to_replica: { from: origin, to: replica, sets: [shop] }
+            """);
+        await h.ApplyAsync();
+        h.StartDaemon();
+        await h.WaitCaughtUpAsync();
+        return h;
+    }
+
+    /// <summary>Inserts rows naming only the columns every version of the table has, until stopped.</summary>
+    private static async Task<int> WriteAsync(ReplicationHarness h, int first, CancellationToken ct)
+    {
+        var n = first;
+        while (!ct.IsCancellationRequested)
+        {
+            await h["origin"].ExecuteAsync($"INSERT INTO items (id, name) VALUES ({n}, 'w{n}'); UPDATE items SET name = name || '.' WHERE id = {n % 1000 + 1}");
+            n++;
+            await Task.Delay(3);
+        }
+        return n - first;
+    }
+
+    /// <summary>The table's columns in order, with type and default.</summary>
+    private static async Task<string?> ColumnsAsync(Navette.Cli.Demo.LocalCluster node, string table) =>
+        await node.ScalarAsync<string>($"SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), ''), ', ' ORDER BY a.attnum) " +
+                                       $"FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum " +
+                                       $"WHERE a.attrelid = '{table}'::regclass AND a.attnum > 0 AND NOT a.attisdropped");
+
+    private string Script(string sql)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"navette-script-{Guid.NewGuid():N}.sql");
+        File.WriteAllText(path, sql);
+        return path;
+    }
+
+    [Fact]
+    public async Task Execute_runs_the_script_on_every_replica_at_the_same_point_of_the_stream()
+    {
+        await using var h = await OneWayAsync("execute");
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(() => WriteAsync(h, 10_001, stop.Token));
+        await Task.Delay(500);
+        var script = Script("""
+            ALTER TABLE items ADD COLUMN note text NOT NULL DEFAULT 'none';
+            -- the script's own rows: made again on the replica, not applied twice
+            UPDATE items SET note = 'by script ' || id WHERE id <= 50;
+            INSERT INTO items (id, name, note) VALUES (-1, 'from the script', 'script');
+            CREATE INDEX items_note ON items (note);
+            COMMENT ON COLUMN items.note IS 'added by navette execute';
+            """);
+        var run = await new ScriptExecutor(h.Config, h.Logs.CreateLogger("execute")).RunAsync("shop", script, null, CancellationToken.None);
+        Assert.Equal("origin", run.Node);
+        // Rows after the script use the new column.
+        for (var i = 0; i < 20; i++)
+            await h["origin"].ExecuteAsync($"INSERT INTO items (id, name, note) VALUES ({-100 - i}, 'after', 'after {i}')");
+        await Task.Delay(500);
+        await stop.CancelAsync();
+        var written = await writer;
+        await h.WaitCaughtUpAsync();
+
+        Assert.True(written > 20, $"only {written} rows written during the test");
+        Assert.Equal(await ColumnsAsync(h["origin"], "items"), await ColumnsAsync(h["replica"], "items"));
+        await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "items", minRows: 1000 + written);
+        Assert.Equal("added by navette execute", await h["replica"].ScalarAsync<string>("SELECT col_description('items'::regclass, 3)"));
+        Assert.True(await h["replica"].ScalarAsync<bool>("SELECT to_regclass('public.items_note') IS NOT NULL"));
+        Assert.Equal(1, await h["replica"].ScalarAsync<long>("SELECT count(*) FROM items WHERE id = -1"));
+    }
+
+    [Fact]
+    public async Task A_script_failing_on_the_replica_stops_it_there_and_it_resumes_once_fixed()
+    {
+        await using var h = await OneWayAsync("execute");
+        // The replica already has a column of that name: the script cannot run there.
+        await h["replica"].ExecuteAsync("ALTER TABLE items ADD COLUMN code int");
+        var script = Script("ALTER TABLE items ADD COLUMN code int;");
+        var run = await new ScriptExecutor(h.Config, h.Logs.CreateLogger("execute")).RunAsync("shop", script, null, CancellationToken.None);
+        await h["origin"].ExecuteAsync("INSERT INTO items VALUES (5001, 'after the script', 7)");
+
+        var error = await Eventually.ValueAsync(() => NodeQueries.ErrorAsync(h["replica"], "to_replica"), e => e is not null && e.Contains("schema change"),
+            TimeSpan.FromSeconds(60), "the subscription to stop on the script");
+        output.WriteLine(error);
+        Assert.Contains("already exists", error);
+        Assert.Contains("ADD COLUMN code", error);
+        Assert.Contains($"navette skip-ddl --subscription to_replica --id {run.Id}", error);
+        await Task.Delay(1000);
+        Assert.Equal(0, await h["replica"].ScalarAsync<long>("SELECT count(*) FROM items WHERE id = 5001"));
+
+        // Fixed on the replica: the subscription runs the script on its next attempt, then the row after it.
+        await h["replica"].ExecuteAsync("ALTER TABLE items DROP COLUMN code");
+        await h.WaitCaughtUpAsync(120);
+        await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "items", minRows: 1001);
+        Assert.Equal(7, await h["replica"].ScalarAsync<int>("SELECT code FROM items WHERE id = 5001"));
+    }
+
+    [Fact]
+    public async Task Skip_ddl_passes_over_a_change_the_replica_cannot_take()
+    {
+        await using var h = await OneWayAsync("execute");
+        await h["replica"].ExecuteAsync("CREATE INDEX items_name ON items (name)");
+        var run = await new ScriptExecutor(h.Config, h.Logs.CreateLogger("execute")).RunAsync("shop", Script("CREATE INDEX items_name ON items (name);"), null,
+            CancellationToken.None);
+        await h["origin"].ExecuteAsync("INSERT INTO items VALUES (6001, 'after the index')");
+        await Eventually.ValueAsync(() => NodeQueries.ErrorAsync(h["replica"], "to_replica"), e => e is not null && e.Contains($"--id {run.Id}"),
+            TimeSpan.FromSeconds(60), "the subscription to stop on the script");
+
+        await DdlSkipper.SkipAsync(h.Config, "to_replica", run.Id, CancellationToken.None);
+        await h.WaitCaughtUpAsync(120);
+        await TableCompare.AssertIdenticalAsync(h["origin"], h["replica"], "items", minRows: 1001);
+    }
+
+    [Fact]
+    public async Task Ddl_auto_replays_what_psql_runs_on_the_origin_in_order_with_the_rows()
+    {
+        await using var h = await OneWayAsync("auto");
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(() => WriteAsync(h, 20_001, stop.Token));
+        var o = h["origin"];
+        await o.ExecuteAsync("ALTER TABLE items ADD COLUMN price numeric(10,2)");
+        await o.ExecuteAsync("INSERT INTO items (id, name, price) VALUES (-1, 'priced', 9.99)");
+        await o.ExecuteAsync("CREATE TYPE public.mood AS ENUM ('happy', 'sad')");
+        // DDL and rows in one transaction: the rows after the command use the new column.
+        await o.ExecuteAsync("BEGIN; ALTER TABLE items ADD COLUMN feeling public.mood; INSERT INTO items (id, name, feeling) VALUES (-2, 'moody', 'sad'); COMMIT");
+        await o.ExecuteAsync("CREATE INDEX items_price ON items (price)");
+        await o.ExecuteAsync("COMMENT ON TABLE items IS 'replicated with ddl: auto'");
+        await o.ExecuteAsync("ALTER TABLE items ALTER COLUMN name SET DEFAULT 'unnamed'");
+        await o.ExecuteAsync("ALTER TABLE items DROP COLUMN price");
+        await o.ExecuteAsync("INSERT INTO items (id) VALUES (-3)");
+        // Outside the set (the replica has no schema other): not replayed, nothing stops.
+        await o.ExecuteAsync("CREATE TABLE other.scratch (id int)");
+        await o.ExecuteAsync("CREATE TABLE public.fresh (id int PRIMARY KEY, v text)");
+        await o.ExecuteAsync("DROP TABLE public.fresh");
+        await Task.Delay(300);
+        await stop.CancelAsync();
+        var written = await writer;
+        await h.WaitCaughtUpAsync();
+
+        Assert.Null(await NodeQueries.ErrorAsync(h["replica"], "to_replica"));
+        Assert.Equal(await ColumnsAsync(o, "items"), await ColumnsAsync(h["replica"], "items"));
+        await TableCompare.AssertIdenticalAsync(o, h["replica"], "items", minRows: 1000 + written);
+        var r = h["replica"];
+        Assert.Equal("unnamed", await r.ScalarAsync<string>("SELECT name FROM items WHERE id = -3"));
+        Assert.Equal("replicated with ddl: auto", await r.ScalarAsync<string>("SELECT obj_description('items'::regclass, 'pg_class')"));
+        Assert.False(await r.ScalarAsync<bool>("SELECT to_regclass('public.items_price') IS NOT NULL"), "the index went with the dropped column");
+        Assert.True(await r.ScalarAsync<bool>("SELECT to_regtype('public.mood') IS NOT NULL"));
+        Assert.False(await r.ScalarAsync<bool>("SELECT to_regclass('public.fresh') IS NOT NULL"), "created then dropped");
+        Assert.False(await r.ScalarAsync<bool>("SELECT to_regnamespace('other') IS NOT NULL"));
+    }
+}
