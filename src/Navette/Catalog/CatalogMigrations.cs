@@ -223,6 +223,14 @@ internal static class CatalogMigrations
             );
             COMMENT ON TABLE navette.ddl_skip IS 'Schema changes an operator told a subscription not to replay (navette skip-ddl).';
 
+            CREATE TABLE navette.ddl_publication (
+                publication  text NOT NULL,
+                schema_like  text NOT NULL,
+                table_like   text NOT NULL,
+                PRIMARY KEY (publication, schema_like, table_like)
+            );
+            COMMENT ON TABLE navette.ddl_publication IS 'The table patterns of the sets with ddl: auto this node sends (as LIKE patterns): a table created here that matches one joins its publication at once (kept by navette apply).';
+
             CREATE FUNCTION navette.capture_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
             DECLARE
                 r record;
@@ -231,6 +239,7 @@ internal static class CatalogMigrations
                 schemas text[] := '{}';
                 names text[] := '{}';
                 rel record;
+                p record;
             BEGIN
                 -- navette execute scripts and replayed commands are carried by their own marker.
                 IF coalesce(current_setting('navette.ddl_replaying', true), '') = 'on' THEN RETURN; END IF;
@@ -251,6 +260,16 @@ internal static class CatalogMigrations
                               LEFT JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
                              WHERE c.oid = r.objid;
                             CONTINUE WHEN NOT FOUND;
+                            IF r.command_tag = 'CREATE TABLE' AND rel.relkind IN ('r', 'p') AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits WHERE inhrelid = r.objid) THEN
+                                -- A new table matching a set's pattern is published from its first row: no gap to copy.
+                                PERFORM pg_catalog.set_config('navette.ddl_replaying', 'on', true);
+                                FOR p IN SELECT DISTINCT d.publication FROM navette.ddl_publication d
+                                          WHERE rel.nspname LIKE d.schema_like AND rel.relname LIKE d.table_like
+                                            AND EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = d.publication) LOOP
+                                    EXECUTE format('ALTER PUBLICATION %I ADD TABLE %I.%I', p.publication, rel.nspname, rel.relname);
+                                END LOOP;
+                                PERFORM pg_catalog.set_config('navette.ddl_replaying', 'off', true);
+                            END IF;
                             tags := tags || r.command_tag; types := types || 'table'::text; schemas := schemas || rel.nspname::text; names := names || rel.relname::text;
                         ELSE
                             tags := tags || r.command_tag; types := types || r.object_type; schemas := schemas || r.schema_name; names := names || r.object_identity;

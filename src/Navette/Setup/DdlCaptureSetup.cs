@@ -37,8 +37,18 @@ internal static class DdlCaptureSetup
             await using (var cmd = new NpgsqlCommand("SELECT evtname FROM pg_event_trigger WHERE evtname LIKE 'navette\\_ddl\\_%'", conn))
             await using (var r = await cmd.ExecuteReaderAsync(ct))
                 while (await r.ReadAsync(ct)) existing.Add(r.GetString(0));
+            await ExecAsync(conn, "DELETE FROM navette.ddl_publication", ct);
             if (capturing.Contains(node))
             {
+                foreach (var set in config.Sets.Values.Where(s => s.Ddl == DdlMode.Auto && config.Subscriptions.Values.Any(x => x.From == node && x.Sets.Contains(s.Name))))
+                foreach (var pattern in set.Tables)
+                {
+                    await using var add = new NpgsqlCommand("INSERT INTO navette.ddl_publication VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", conn);
+                    add.Parameters.AddWithValue(Sql.PublicationName(set.Name));
+                    add.Parameters.AddWithValue(Like(pattern.Schema, pattern.SchemaQuoted));
+                    add.Parameters.AddWithValue(Like(pattern.Table, pattern.TableQuoted));
+                    await add.ExecuteNonQueryAsync(ct);
+                }
                 foreach (var (name, evt) in Triggers.Where(t => !existing.Contains(t.Name)))
                 {
                     await ExecAsync(conn, $"CREATE EVENT TRIGGER {Sql.Ident(name)} ON {evt} EXECUTE FUNCTION navette.capture_ddl(); " +
@@ -56,6 +66,21 @@ internal static class DdlCaptureSetup
             }
         }
         return actions;
+    }
+
+    /// <summary>A set's glob (<c>*</c>, <c>?</c>) as a LIKE pattern; quoted names match only themselves.</summary>
+    internal static string Like(string glob, bool quoted)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var c in glob)
+            sb.Append(c switch
+            {
+                '%' or '_' or '\\' => "\\" + c,
+                '*' when !quoted => "%",
+                '?' when !quoted => "_",
+                _ => c.ToString(),
+            });
+        return sb.ToString();
     }
 
     private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct)

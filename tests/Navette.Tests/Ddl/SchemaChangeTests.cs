@@ -154,6 +154,11 @@ public sealed class SchemaChangeTests(ITestOutputHelper output)
         await o.ExecuteAsync("CREATE TABLE other.scratch (id int)");
         await o.ExecuteAsync("CREATE TABLE public.fresh (id int PRIMARY KEY, v text)");
         await o.ExecuteAsync("DROP TABLE public.fresh");
+        // A new table matching the set's pattern is created on the replica and replicated from its first row.
+        await o.ExecuteAsync("CREATE TABLE public.joined (id int PRIMARY KEY, v text)");
+        await o.ExecuteAsync("INSERT INTO joined SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+        await o.ExecuteAsync("BEGIN; CREATE TABLE public.joined_in_one_go (id int PRIMARY KEY); INSERT INTO joined_in_one_go VALUES (1), (2); COMMIT");
+        await o.ExecuteAsync("UPDATE joined SET v = 'changed' WHERE id <= 10; DELETE FROM joined WHERE id > 90");
         await Task.Delay(300);
         await stop.CancelAsync();
         var written = await writer;
@@ -162,6 +167,8 @@ public sealed class SchemaChangeTests(ITestOutputHelper output)
         Assert.Null(await NodeQueries.ErrorAsync(h["replica"], "to_replica"));
         Assert.Equal(await ColumnsAsync(o, "items"), await ColumnsAsync(h["replica"], "items"));
         await TableCompare.AssertIdenticalAsync(o, h["replica"], "items", minRows: 1000 + written);
+        await TableCompare.AssertIdenticalAsync(o, h["replica"], "joined", minRows: 90);
+        await TableCompare.AssertIdenticalAsync(o, h["replica"], "joined_in_one_go", minRows: 2);
         var r = h["replica"];
         Assert.Equal("unnamed", await r.ScalarAsync<string>("SELECT name FROM items WHERE id = -3"));
         Assert.Equal("replicated with ddl: auto", await r.ScalarAsync<string>("SELECT obj_description('items'::regclass, 'pg_class')"));
