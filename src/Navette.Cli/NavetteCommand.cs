@@ -158,7 +158,7 @@ internal static class NavetteCommand
                 throw new NavetteException($"--http {listen}: {problem}; e.g. --http 127.0.0.1:9540");
             var secret = pr.GetValue(token) ?? (Environment.GetEnvironmentVariable("NAVETTE_HTTP_TOKEN") is { Length: > 0 } e ? e : null) ?? config.Monitoring.HttpToken;
             using var logs = CreateLogs(pr);
-            await new ReplicationDaemon(config, logs).RunAsync(new DaemonOptions(pr.GetValue(only), endpoint, secret), ct);
+            await new ReplicationDaemon(config, logs).RunAsync(new DaemonOptions(pr.GetValue(only), endpoint, secret, FollowConfig: true), ct);
             return ExitOk;
         }));
         return cmd;

@@ -192,6 +192,18 @@ internal static class CatalogMigrations
                 PRIMARY KEY (run, batch)
             );
             """),
+        // 5 and 6 are taken by work on other branches; role changes use 7.
+        new(7, "role changes: fenced nodes", """
+            CREATE TABLE navette.fenced_node (
+                node              text PRIMARY KEY,
+                new_origin        text NOT NULL,
+                lost_subscription text NOT NULL,
+                sets              text[] NOT NULL,
+                divergence_lsn    pg_lsn NOT NULL,
+                fenced_at         timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE navette.fenced_node IS 'Origins lost at a failover, on every surviving node: what the new origin had applied of them (divergence_lsn, in the lost node''s WAL) and the subscription whose slot on the lost node still holds what came after, for navette rejoin.';
+            """),
     ];
 
     internal static int LatestVersion => Steps[^1].Version;
