@@ -56,6 +56,7 @@ internal static class NavetteCommand
         root.Subcommands.Add(RepairCommand());
         root.Subcommands.Add(ResyncCommand());
         root.Subcommands.Add(SequencesCommand());
+        root.Subcommands.Add(RoleCommands.Switchover());
         root.Subcommands.Add(StandbyCommands.Create());
         root.Subcommands.Add(WalCommands.Archive(VerboseOption));
         root.Subcommands.Add(WalCommands.Restore(VerboseOption));
