@@ -57,6 +57,8 @@ internal static class NavetteCommand
         root.Subcommands.Add(ResyncCommand());
         root.Subcommands.Add(SequencesCommand());
         root.Subcommands.Add(RoleCommands.Switchover());
+        root.Subcommands.Add(RoleCommands.Failover());
+        root.Subcommands.Add(RoleCommands.Rejoin());
         root.Subcommands.Add(StandbyCommands.Create());
         root.Subcommands.Add(WalCommands.Archive(VerboseOption));
         root.Subcommands.Add(WalCommands.Restore(VerboseOption));

@@ -103,6 +103,10 @@ internal static class TopologyPlanner
         return new RoleChange(origin, to, removed, added) { IntoNewOrigin = into };
     }
 
+    /// <summary>The subscription that brings a fenced node back as a replica of <paramref name="origin"/>.</summary>
+    public static SubscriptionConfig Rejoining(NavetteConfig config, string node, string origin, IReadOnlyList<string> sets) =>
+        New(new Namer(config, []).For(origin, node), origin, node, sets);
+
     /// <summary>
     /// A subscription from the new origin: no initial copy (the node already holds the data, the role change positions
     /// it), no forward (the origin's own writes carry no replication origin).
