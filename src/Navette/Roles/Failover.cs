@@ -89,7 +89,7 @@ internal sealed class Failover(NavetteConfig config, ILogger log, Action<string>
                 leveled.Add(report);
                 var written = report.Tables.Sum(t => t.Written);
                 var removed = report.Tables.Sum(t => t.Removed);
-                actions.Add($"node {sub.To}: level with {to} ({written} row(s) written, {removed} removed, {report.Tables.Sum(t => t.Compared.OriginRows)} compared); streams {sub.Name} from {report.StartsAt}");
+                actions.Add($"node {sub.To}: level with {to} ({written} row(s) written, {removed} removed); streams {sub.Name} from {report.StartsAt}");
             }
             await ConfigFileEditor.UpdateAsync(path, Edit, ct);
             actions.Add($"{path}: {change.Describe()}; node {lost} fenced");
