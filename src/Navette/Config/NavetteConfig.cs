@@ -60,7 +60,7 @@ internal sealed record NodeConfig(string Name, string ConnInfo, int Line)
 
     /// <summary>Never prints the password (records print every property by default).</summary>
     public override string ToString() =>
-        $"NodeConfig {{ Name = {Name}, ConnInfo = {RedactedConnInfo}, Line = {Line}, Fenced = {Fenced} }}";
+        $"NodeConfig {{ Name = {Name}, ConnInfo = {RedactedConnInfo}, Line = {Line}{(Fenced ? ", Fenced = True" : "")} }}";
 }
 
 /// <summary>A named group of tables (exact names or glob patterns) replicated together.</summary>

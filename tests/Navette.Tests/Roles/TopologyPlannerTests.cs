@@ -73,7 +73,7 @@ public sealed class TopologyPlannerTests
             "navette.yaml", config, fenceOldOrigin: true);
         var edited = ConfigLoader.Parse(text, "navette.yaml");
         Assert.True(edited.Nodes["a"].Fenced);
-        Assert.Equal("b_c:b>c[shop], cd:c>d[shop]f", Describe(edited.Subscriptions.Values));
+        Assert.Equal("b_c:b>c[shop], cd:c>d[shop]fc", Describe(edited.Subscriptions.Values));
         Assert.Contains("a: { conninfo: \"host=h1 dbname=d\", fenced: true }", text);
 
         var e = Assert.Throws<NavetteException>(() => TopologyPlanner.Plan(config, "d", keepOldOrigin: false));
