@@ -46,18 +46,23 @@ internal sealed class Switchover(NavetteConfig config, ILogger log, Action<strin
         try
         {
             await CheckAsync(change, conns, ct);
-            var actions = new List<string>(await new Reconciler(next, log, additive: true).RunAsync(ct));
-            progress?.Invoke("waiting until every replica is caught up before stopping writes");
-            await CatchUpAsync(CatchUpTimeout, "before writes were stopped; nothing was changed on the origin", ct);
-
+            var actions = new List<string>();
             var old = conns[change.OldOrigin];
-            var clock = Stopwatch.StartNew();
-            var (_, drained) = await WriteGate.CloseAndDrainAsync(old, grace, log, ct);
-            progress?.Invoke($"{change.OldOrigin} is read-only ({drained.Idle} idle session(s) ended, {drained.Finished} after their transaction, {drained.Terminated} terminated after the grace)");
+            var clock = new Stopwatch();
+            var closed = false;
             var created = new List<string>();
             var written = false;
+            WriteGate.Drained drained;
             try
             {
+                actions.AddRange(await new Reconciler(next, log, additive: true).RunAsync(ct));
+                progress?.Invoke("waiting until every replica is caught up before stopping writes");
+                await CatchUpAsync(CatchUpTimeout, "before writes were stopped; nothing was changed on the origin", ct);
+
+                clock.Start();
+                closed = true;
+                (_, drained) = await WriteGate.CloseAndDrainAsync(old, grace, log, ct);
+                progress?.Invoke($"{change.OldOrigin} is read-only ({drained.Idle} idle session(s) ended, {drained.Finished} after their transaction, {drained.Terminated} terminated after the grace)");
                 await CatchUpAsync(DrainTimeout, "after writes were stopped", ct);
                 var sets = config.Subscriptions.Values.Where(s => s.From == change.OldOrigin).SelectMany(s => s.Sets).Distinct().ToList();
                 var tables = await SequenceCarrier.TablesAsync(config, old, sets, ct);
@@ -82,7 +87,7 @@ internal sealed class Switchover(NavetteConfig config, ILogger log, Action<strin
             }
             catch when (!written)
             {
-                await UndoAsync(change, conns, created);
+                await UndoAsync(change, conns, closed, created);
                 throw;
             }
             var window = clock.Elapsed;
@@ -129,23 +134,28 @@ internal sealed class Switchover(NavetteConfig config, ILogger log, Action<strin
                                        " (see navette status)");
     }
 
-    /// <summary>After a failure before the file changed: the old origin takes writes again, the new slots go.</summary>
-    private async Task UndoAsync(RoleChange change, Dictionary<string, NpgsqlConnection> conns, List<string> slots)
+    /// <summary>
+    /// After a failure before the file changed: the old origin takes writes again, the new slots go, and what was prepared
+    /// for the new subscriptions (registrations, origins, publications) is dropped as <c>navette apply</c> would.
+    /// </summary>
+    private async Task UndoAsync(RoleChange change, Dictionary<string, NpgsqlConnection> conns, bool closed, List<string> slots)
     {
         try
         {
-            await WriteGate.OpenAsync(conns[change.OldOrigin], CancellationToken.None);
+            if (closed)
+                await WriteGate.OpenAsync(conns[change.OldOrigin], CancellationToken.None);
             foreach (var slot in slots)
             {
                 await using var cmd = new NpgsqlCommand("SELECT pg_drop_replication_slot($1)", conns[change.NewOrigin]);
                 cmd.Parameters.AddWithValue(slot);
                 await cmd.ExecuteNonQueryAsync(CancellationToken.None);
             }
-            log.LogWarning("switchover to {Node} failed; {Old} takes writes again and the topology is unchanged", change.NewOrigin, change.OldOrigin);
+            await new Reconciler(config, log).RunAsync(CancellationToken.None);
+            log.LogWarning("switchover to {Node} failed; {Old} takes writes and the topology is unchanged", change.NewOrigin, change.OldOrigin);
         }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or NavetteException)
         {
-            log.LogError("switchover to {Node} failed and could not be undone ({Error}): on {Old} run ALTER DATABASE ... RESET default_transaction_read_only, on {Node} drop the slots {Slots}",
+            log.LogError("switchover to {Node} failed and could not be fully undone ({Error}): on {Old} run ALTER DATABASE ... RESET default_transaction_read_only, on {Node} drop the slots {Slots}, then navette apply",
                 change.NewOrigin, Daemon.SubscriptionWorker.Describe(e), change.OldOrigin, change.NewOrigin, string.Join(", ", slots));
         }
     }
