@@ -192,7 +192,11 @@ internal static class CatalogMigrations
                 PRIMARY KEY (run, batch)
             );
             """),
-        // 5 and 6 are taken by work on other branches; role changes use 7.
+        new(5, "compare: the buckets a detail request lists", """
+            ALTER TABLE navette.compare_request ADD COLUMN wanted_buckets int[];
+            COMMENT ON COLUMN navette.compare_request.wanted_buckets IS 'For a detail request cut at bucket_bounds: the buckets whose rows are listed (all when null).';
+            """),
+        // 6 is taken by work on another branch; role changes use 7.
         new(7, "role changes: fenced nodes", """
             CREATE TABLE navette.fenced_node (
                 node              text PRIMARY KEY,
