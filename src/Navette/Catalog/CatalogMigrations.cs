@@ -196,6 +196,17 @@ internal static class CatalogMigrations
             ALTER TABLE navette.compare_request ADD COLUMN wanted_buckets int[];
             COMMENT ON COLUMN navette.compare_request.wanted_buckets IS 'For a detail request cut at bucket_bounds: the buckets whose rows are listed (all when null).';
             """),
+        new(7, "role changes: fenced nodes", """
+            CREATE TABLE navette.fenced_node (
+                node              text PRIMARY KEY,
+                new_origin        text NOT NULL,
+                lost_subscription text NOT NULL,
+                sets              text[] NOT NULL,
+                divergence_lsn    pg_lsn NOT NULL,
+                fenced_at         timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE navette.fenced_node IS 'Origins lost at a failover, on every surviving node: what the new origin had applied of them (divergence_lsn, in the lost node''s WAL) and the subscription whose slot on the lost node still holds what came after, for navette rejoin.';
+            """),
         new(8, "schema changes in the stream: navette execute and captured DDL", """
             CREATE TABLE navette.ddl (
                 id            bigserial PRIMARY KEY,

@@ -17,7 +17,7 @@ internal static partial class ConfigLoader
     public const int MaxNameLength = 40;
 
     private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions", "monitoring", "standbys"];
-    private static readonly string[] NodeKeys = ["conninfo"];
+    private static readonly string[] NodeKeys = ["conninfo", "fenced"];
     private static readonly string[] SetKeys = ["tables", "mesh", "ddl", "conflicts", "priority", "conflict_window", "conflict_function"];
     private static readonly string[] TableEntryKeys = ["name", "conflicts", "priority", "conflict_window", "conflict_function"];
     private static readonly string[] MeshKeys = ["nodes", "initial_copy", "copy_workers", "copy_schema"];
@@ -212,6 +212,7 @@ internal static partial class ConfigLoader
                 }
 
                 MarkMultiMasterSets(sets, subscriptions);
+                CheckFencedNodes(nodes, subscriptions);
             }
 
             if (_errors.Count > 0)
@@ -230,6 +231,20 @@ internal static partial class ConfigLoader
             };
         }
 
+        /// <summary>A fenced node is out of the topology: no subscription reads from it or writes to it.</summary>
+        private void CheckFencedNodes(OrderedDictionary<string, NodeConfig> nodes, OrderedDictionary<string, SubscriptionConfig> subscriptions)
+        {
+            foreach (var node in nodes.Values.Where(n => n.Fenced))
+            {
+                foreach (var sub in subscriptions.Values.Where(s => s.From == node.Name || s.To == node.Name))
+                {
+                    Error(sub.Line, (sub.Generated ? $"the mesh of subscription '{sub.Name}'" : $"subscription '{sub.Name}'")
+                                    + $" uses node '{node.Name}', which is fenced (line {node.Line}): it left the topology at a failover and takes part "
+                                    + $"in no subscription until 'navette rejoin {node.Name}' brings it back");
+                }
+            }
+        }
+
         // ------------------------------------------------------------ sections
 
         private void ValidateNodes(YamlTreeScalar sectionKey, YamlTreeNode section, OrderedDictionary<string, NodeConfig> nodes)
@@ -245,6 +260,7 @@ internal static partial class ConfigLoader
                 var name = nameKey.Value;
                 var owner = $"node '{name}'";
                 var connInfo = string.Empty;
+                var fenced = false;
                 if (value is YamlTreeScalar { IsNull: true })
                 {
                     Error(nameKey.Line, $"{owner}: 'conninfo' is required");
@@ -256,6 +272,7 @@ internal static partial class ConfigLoader
                 else
                 {
                     var fields = ReadFields(mapping, NodeKeys, owner);
+                    fenced = Boolean(fields, "fenced", owner, false);
                     if (!fields.TryGetValue("conninfo", out var field))
                     {
                         Error(nameKey.Line, $"{owner}: 'conninfo' is required");
@@ -278,7 +295,7 @@ internal static partial class ConfigLoader
                     }
                 }
 
-                nodes.Add(name, new NodeConfig(name, connInfo, nameKey.Line));
+                nodes.Add(name, new NodeConfig(name, connInfo, nameKey.Line) { Fenced = fenced });
             }
         }
 

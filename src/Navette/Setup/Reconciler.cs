@@ -9,8 +9,14 @@ namespace Navette.Setup;
 /// <summary>
 /// <c>navette apply</c>: brings every node to what the file declares. Checks everything first and reports every
 /// problem at once; changes nothing until all checks pass; running it twice changes nothing the second time.
+/// Fenced nodes (<c>fenced: true</c>) are only kept read-only, when they answer.
 /// </summary>
-internal sealed class Reconciler(NavetteConfig config, ILogger log)
+/// <param name="additive">
+/// Only adds what the file declares (role changes prepare the new subscriptions while the old ones still run): leaves
+/// slots, origins, registrations and publications of subscriptions no longer in the file alone, and creates no slot for
+/// a new subscription without initial copy (the role change creates it at the exact point it needs).
+/// </param>
+internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additive = false)
 {
     private readonly List<string> _problems = new();
     private readonly List<string> _actions = new();
@@ -52,9 +58,11 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 await ReconcilePublicationsAsync(name, conn, ct);
             foreach (var sub in config.Subscriptions.Values)
                 await ReconcileSubscriptionAsync(sub, conns[sub.From], conns[sub.To], ct);
-            foreach (var (name, conn) in conns)
-                await DropOrphansAsync(name, conn, ct);
+            if (!additive)
+                foreach (var (name, conn) in conns)
+                    await DropOrphansAsync(name, conn, ct);
             _actions.AddRange(await DdlCaptureSetup.ReconcileAsync(config, conns, ct));
+            _actions.AddRange(await Roles.Fencing.EnforceAsync(config, log, ct));
             return _actions;
         }
         finally
@@ -66,7 +74,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
     /// <summary>Opens one connection per node; a node that cannot be reached is a problem, and the others are still checked.</summary>
     private async Task<Dictionary<string, NpgsqlConnection>> ConnectAllAsync(CancellationToken ct)
     {
-        var tasks = config.Nodes.Values.Select(async node =>
+        var tasks = config.Nodes.Values.Where(n => !n.Fenced).Select(async node =>
         {
             var conn = new NpgsqlConnection(node.ToNpgsqlConnectionString());
             try
@@ -221,6 +229,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             }
         }
 
+        if (additive) return;
         // A removed subscription's replication origin cannot be dropped while an apply session still holds it.
         foreach (var (node, conn) in conns.Where(c => superusers.Contains(c.Key)))
         {
@@ -331,6 +340,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 _actions.Add($"node {node}: publication {pub} now has {tables.Count} table(s) (+{desired.Except(current).Count()} -{current.Except(desired).Count()})");
             }
         }
+        if (additive) return;
         var keep = wanted.Select(w => Sql.PublicationName(w.Key.Set)).ToHashSet();
         foreach (var pub in await NodeInspector.StringsAsync(conn, "SELECT pubname FROM pg_publication WHERE pubname LIKE 'navette\\_%'", ct))
         {
@@ -403,6 +413,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 return; // the worker creates the slot together with the snapshot it copies under
             if (!sub.InitialCopy && state == "streaming" && !await NodeInspector.HasProgressAsync(to, origin, ct))
             {
+                if (additive) return;
                 await ExecAsync(from, $"SELECT pg_create_logical_replication_slot({Sql.Literal(slot)}, 'pgoutput')", ct);
                 _actions.Add($"node {sub.From}: slot {slot} created (streaming starts from now, no initial copy)");
                 return;

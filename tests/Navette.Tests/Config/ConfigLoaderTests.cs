@@ -234,7 +234,7 @@ public class ConfigLoaderTests
     public void Unknown_key_in_node()
     {
         AssertError("nodes:\n  paris:\n    conninfo: host=a\n    conifo: host=b\n", 4,
-            "unknown key 'conifo' in node 'paris'; allowed: conninfo; did you mean 'conninfo'?");
+            "unknown key 'conifo' in node 'paris'; allowed: conninfo, fenced; did you mean 'conninfo'?");
     }
 
     [Fact]
