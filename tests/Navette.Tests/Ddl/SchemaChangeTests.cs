@@ -148,6 +148,7 @@ public sealed class SchemaChangeTests(ITestOutputHelper output)
         await o.ExecuteAsync("CREATE INDEX items_price ON items (price)");
         await o.ExecuteAsync("COMMENT ON TABLE items IS 'replicated with ddl: auto'");
         await o.ExecuteAsync("ALTER TABLE items ALTER COLUMN name SET DEFAULT 'unnamed'");
+        await o.ExecuteAsync("ALTER TABLE items ALTER COLUMN name TYPE varchar(200)");
         await o.ExecuteAsync("ALTER TABLE items DROP COLUMN price");
         await o.ExecuteAsync("INSERT INTO items (id) VALUES (-3)");
         // Outside the set (the replica has no schema other): not replayed, nothing stops.
@@ -176,5 +177,42 @@ public sealed class SchemaChangeTests(ITestOutputHelper output)
         Assert.True(await r.ScalarAsync<bool>("SELECT to_regtype('public.mood') IS NOT NULL"));
         Assert.False(await r.ScalarAsync<bool>("SELECT to_regclass('public.fresh') IS NOT NULL"), "created then dropped");
         Assert.False(await r.ScalarAsync<bool>("SELECT to_regnamespace('other') IS NOT NULL"));
+    }
+
+    [Fact]
+    public async Task In_a_mesh_a_script_runs_once_on_every_node()
+    {
+        await using var h = await ReplicationHarness.StartAsync(output, "paris", "lyon", "nice");
+        await h.OnAllAsync("CREATE TABLE public.orders (id int PRIMARY KEY, total int)");
+        await h["paris"].ExecuteAsync("INSERT INTO orders SELECT g, g FROM generate_series(1, 300) g");
+        h.WriteConfig("""
+            sets:
+              shop:
+                tables: [public.orders]
+                mesh: [paris, lyon, nice]
+            """);
+        await h.ApplyAsync();
+        h.StartDaemon();
+        await h.WaitCaughtUpAsync();
+        var run = await new ScriptExecutor(h.Config, h.Logs.CreateLogger("execute")).RunAsync("shop",
+            Script("ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'new'; CREATE TABLE public.audit (id serial PRIMARY KEY, at timestamptz);"), "lyon",
+            CancellationToken.None);
+        Assert.Equal("lyon", run.Node);
+        // Each node writes rows using the new column once it has it.
+        foreach (var (node, id) in new[] { ("lyon", 1001), ("paris", 1002), ("nice", 1003) })
+        {
+            await Eventually.TrueAsync(async () => await h[node].ScalarAsync<bool>("SELECT to_regclass('public.audit') IS NOT NULL"),
+                TimeSpan.FromSeconds(60), $"the script on {node}");
+            await h[node].ExecuteAsync($"INSERT INTO orders VALUES ({id}, 1, 'from {node}')");
+        }
+        await h.WaitCaughtUpAsync();
+        foreach (var node in new[] { "lyon", "nice" })
+            await TableCompare.AssertIdenticalAsync(h["paris"], h[node], "orders", minRows: 303);
+        foreach (var node in new[] { "paris", "lyon", "nice" })
+        {
+            Assert.Equal(1, await h[node].ScalarAsync<long>("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'status'"));
+            // Once: the nodes that replayed it did not send it on (their copy is tagged with lyon's origin).
+            Assert.Equal(1, await h[node].ScalarAsync<long>("SELECT count(*) FROM navette.ddl WHERE kind = 'execute'"));
+        }
     }
 }
