@@ -55,16 +55,24 @@ internal sealed class ApplyWriter : IAsyncDisposable
     /// (<see cref="ReadProgressAsync"/> with flush), so a crash of the target never loses what the origin was told is safe.
     /// </param>
     /// <param name="recent">The transactions this stream applied, which compare and repair requests are checked against.</param>
+    /// <param name="lockTimeout">
+    /// How long a statement may wait for a lock (<c>lock_timeout</c>; <c>apply_timeout</c> in the file). Past it PostgreSQL
+    /// cancels the statement with 55P03 and the batch rolls back whole; the worker names the sessions holding the lock.
+    /// </param>
     public static async Task<ApplyWriter> OpenAsync(string connectionString, string subscription, ILogger log, CancellationToken ct,
-        ConflictApplier? conflicts = null, bool asyncCommit = false, Markers.RecentTransactions? recent = null, Ddl.DdlReplayer? ddl = null)
+        ConflictApplier? conflicts = null, bool asyncCommit = false, Markers.RecentTransactions? recent = null, Ddl.DdlReplayer? ddl = null,
+        TimeSpan? lockTimeout = null)
     {
-        var conn = new NpgsqlConnection(ApplyConnectionString(connectionString, subscription));
+        var timeout = lockTimeout ?? Config.SubscriptionConfig.DefaultApplyTimeout;
+        var conn = new NpgsqlConnection(ApplyConnectionString(connectionString, subscription, timeout));
         await conn.OpenAsync(ct);
         try
         {
             // Generic plans: the statements are key lookups whose plan does not depend on the values, and a
             // REPLICA IDENTITY FULL match on a wide table costs far more to plan than to run.
+            var lockMs = ((long)Math.Ceiling(timeout.TotalMilliseconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             await using (var role = new NpgsqlCommand("SET session_replication_role = replica; SET plan_cache_mode = force_generic_plan"
+                                                       + $"; SET lock_timeout = {lockMs}"
                                                        + (asyncCommit ? "; SET synchronous_commit = off" : ""), conn))
                 await role.ExecuteNonQueryAsync(ct);
             await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", conn);
@@ -80,14 +88,18 @@ internal sealed class ApplyWriter : IAsyncDisposable
         return new ApplyWriter(conn, subscription, conflicts, markers, log);
     }
 
-    public static string ApplyConnectionString(string connectionString, string subscription) =>
+    /// <summary>
+    /// The apply session's connection string. The client's own command timeout stays well above the lock timeout, so a
+    /// lock wait ends in PostgreSQL's clear 55P03 rather than in a client-side cancel that breaks the connection.
+    /// </summary>
+    public static string ApplyConnectionString(string connectionString, string subscription, TimeSpan lockTimeout) =>
         new NpgsqlConnectionStringBuilder(connectionString)
         {
             ApplicationName = Sql.ApplicationName(subscription) + "_apply",
             Options = ChangeStream.SessionOptions,
             Pooling = false,
             IncludeErrorDetail = true,
-            CommandTimeout = 120,
+            CommandTimeout = (int)Math.Max(120, Math.Ceiling(lockTimeout.TotalSeconds) + 60),
             MaxAutoPrepare = 64,
             AutoPrepareMinUsages = 2,
         }.ConnectionString;

@@ -26,7 +26,7 @@ internal static partial class ConfigLoader
     /// <summary>Generated mesh subscription names still fit a slot name (63 bytes) behind the navette_ prefix.</summary>
     public const int MaxGeneratedNameLength = 55;
     private static readonly string[] SubscriptionKeys =
-        ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers", "lag_threshold", "wal_retention"];
+        ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers", "lag_threshold", "wal_retention", "apply_timeout"];
     private static readonly string[] StandbyKeys =
         ["from", "pgdata", "port", "host", "mode", "hot", "slot", "archive", "delay"];
 
@@ -708,6 +708,7 @@ internal static partial class ConfigLoader
                     initialCopy, forward, copySchema, copyWorkers, nameKey.Line)
                 {
                     Limits = Limits(fields, owner, defaultLimits),
+                    ApplyTimeout = ApplyTimeout(fields, owner),
                 };
 
                 if (from is not null && to is not null && from != to)
@@ -731,6 +732,17 @@ internal static partial class ConfigLoader
                     Error(nameKey.Line, $"{owner}: its slot name {Sql.SlotName(name)} is a physical slot name of standby '{clash.Name}' (line {clash.Line}); rename one of them");
                 }
             }
+        }
+
+        /// <summary><c>apply_timeout</c>: how long an apply statement may wait for a lock on the target.</summary>
+        private TimeSpan ApplyTimeout(Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields, string owner)
+        {
+            if (!fields.TryGetValue("apply_timeout", out var field)) return SubscriptionConfig.DefaultApplyTimeout;
+            if (field.Value is YamlTreeScalar { IsNull: false } scalar && ConfigUnits.TryParseDuration(scalar.Value, out var d) && d >= TimeSpan.FromMilliseconds(100))
+                return d;
+            Error(LineOf(field), $"{owner}: 'apply_timeout' must be {ConfigUnits.DurationHint}, at least 100ms"
+                + (field.Value is YamlTreeScalar { IsNull: false } s ? $", not '{s.Value}'" : ""));
+            return SubscriptionConfig.DefaultApplyTimeout;
         }
 
         private void ValidateStandbys(

@@ -141,6 +141,15 @@ internal sealed record SubscriptionConfig(
     public const int MinCopyWorkers = 1;
     public const int MaxCopyWorkers = 64;
 
+    /// <summary>
+    /// <c>apply_timeout</c>: how long one statement of the apply may wait for a lock on the target (PostgreSQL's
+    /// <c>lock_timeout</c> on the apply session). A table locked longer stops the subscription with an error naming the
+    /// sessions that hold it; the worker retries with backoff and resumes once the lock is gone.
+    /// </summary>
+    public TimeSpan ApplyTimeout { get; init; } = DefaultApplyTimeout;
+
+    public static readonly TimeSpan DefaultApplyTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>Lag threshold and WAL retention sizes: its own keys, else the monitoring section's.</summary>
     public SubscriptionLimits Limits { get; init; } = SubscriptionLimits.Default;
 }

@@ -20,6 +20,7 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
         sub.InitialCopy, sub.Forward, sub.CopyWorkers)
     {
         Conflicts = ConflictRules.For(config, sub),
+        ApplyTimeout = sub.ApplyTimeout,
         Sets = sub.Sets.Select(s => config.Sets[s]).ToList(),
         SubscriptionOrigins = config.Subscriptions.Values.ToDictionary(s => s.Name, s => s.From),
         Join = sub.Join is { } join ? new MeshJoinPlan(join.CopySubscription) : null,

@@ -14,6 +14,9 @@ internal sealed record SubscriptionPlan(
     bool Forward,
     int CopyWorkers)
 {
+    /// <summary>How long an apply statement waits for a lock on the target before the attempt fails (<c>apply_timeout</c>).</summary>
+    public TimeSpan ApplyTimeout { get; init; } = Config.SubscriptionConfig.DefaultApplyTimeout;
+
     /// <summary>The sets the subscription carries (their tables and how their schema changes are replayed).</summary>
     public IReadOnlyList<Config.SetConfig> Sets { get; init; } = [];
 

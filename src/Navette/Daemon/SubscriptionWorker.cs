@@ -152,7 +152,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             : null;
         var recent = new RecentTransactions();
         await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent,
-            new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, log));
+            new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, log), plan.ApplyTimeout);
         NpgsqlLogSequenceNumber start;
         await using (var conn = new NpgsqlConnection(plan.TargetConnectionString))
         {
@@ -265,6 +265,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
                     // the transactions before the culprit are not held back with it.
                     if (batch[^1].EndLsn > _isolateUpTo)
                         _isolateUpTo = batch[^1].EndLsn;
+                    if (LockHolders.IsLockTimeout(e))
+                        throw new NavetteException(await DescribeLockWaitAsync(e, batch), e);
                     if (e is PostgresException refused)
                         throw new NavetteException(DescribeRefusal(refused, batch), refused);
                     throw;
@@ -316,6 +318,22 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
     private static bool IsConnectionLevel(PostgresException e) =>
         e.SqlState.StartsWith("08", StringComparison.Ordinal) || e.SqlState.StartsWith("57", StringComparison.Ordinal)
         || e.SqlState.StartsWith("53", StringComparison.Ordinal) || e.SqlState.StartsWith("58", StringComparison.Ordinal);
+
+    /// <summary>
+    /// A statement waited past apply_timeout for a lock: what it was applying, who holds the lock now, and what to do.
+    /// Nothing of the batch committed; the next attempt starts again at its first transaction.
+    /// </summary>
+    private async Task<string> DescribeLockWaitAsync(Exception e, List<SourceTransaction> batch)
+    {
+        var pg = (e as PostgresException ?? e.InnerException as PostgresException)!;
+        var tables = batch.SelectMany(t => t.Changes).Select(c => (c.Relation.Schema, c.Relation.Name)).Distinct().ToList();
+        var holders = await LockHolders.DescribeAsync(plan.TargetConnectionString, tables, CancellationToken.None);
+        var what = e is ApplyException ? e.Message.Split(["; source transaction", "; a batch of source transactions"], 2, StringSplitOptions.None)[0]
+            : $"subscription {plan.Name}: applying {(batch.Count == 1 ? $"source transaction {batch[0].Xid}" : $"{batch.Count} source transactions")} failed: {pg.SqlState} {pg.MessageText}";
+        return $"{what}: waited longer than apply_timeout ({plan.ApplyTimeout.TotalSeconds:0.###} s) for a lock on node {plan.ToNode}" +
+               (holders.Length > 0 ? $"; {holders}" : "; the lock was released meanwhile") +
+               $". End that session's transaction (or raise apply_timeout); nothing from source transaction {batch[0].Xid} committed at {batch[0].CommitLsn} on was applied, and the subscription resumes there.";
+    }
 
     /// <summary>
     /// Names what the target refused when the applier could not pin the error on a change itself: the table from
