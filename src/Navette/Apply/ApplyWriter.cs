@@ -437,7 +437,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
         {
             var index = _batch.BatchCommands.IndexOf(e.BatchCommand);
             var p = index >= 0 ? _pending[index] : default;
-            throw p.Change is null ? e : new ApplyException(Describe(p, e), e);
+            throw p.Change is null ? e : new ApplyException(Describe(p, e), e) { Change = p.Change };
         }
         for (var i = 0; i < _pending.Count; i++)
         {
@@ -506,4 +506,8 @@ internal sealed class ApplyWriter : IAsyncDisposable
 }
 
 /// <summary>A change the target refused; the message names the table, the key and the source transaction.</summary>
-internal sealed class ApplyException(string message, Exception inner) : NavetteException(message, inner);
+internal sealed class ApplyException(string message, Exception inner) : NavetteException(message, inner)
+{
+    /// <summary>The change the target refused.</summary>
+    public RowChange? Change { get; init; }
+}

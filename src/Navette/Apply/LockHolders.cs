@@ -45,7 +45,7 @@ internal static class LockHolders
             {
                 var app = r.IsDBNull(5) || r.GetString(5).Length == 0 ? "" : $", application {r.GetString(5)}";
                 var state = r.IsDBNull(6) ? "" : $", {r.GetString(6)}";
-                var since = r.IsDBNull(7) ? "" : $" in a transaction open since {r.GetDateTime(7).ToUniversalTime():yyyy-MM-dd HH:mm:ss}Z";
+                var since = r.IsDBNull(7) ? "" : $", transaction open since {r.GetDateTime(7).ToUniversalTime():yyyy-MM-dd HH:mm:ss}Z";
                 holders.Add($"pid {r.GetInt32(0)} (user {(r.IsDBNull(4) ? "?" : r.GetString(4))}{app}{state}{since}) holds {r.GetString(3)} on {r.GetString(1)}.{r.GetString(2)}");
             }
             return string.Join("; ", holders);

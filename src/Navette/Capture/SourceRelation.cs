@@ -10,6 +10,8 @@ internal sealed class SourceRelation
     public required string Name { get; init; }
     public required string[] Columns { get; init; }
     public required uint[] TypeOids { get; init; }
+    /// <summary>The columns' type modifiers as the origin sent them (-1: none), e.g. the length of a varchar.</summary>
+    public int[] TypeMods { get; init; } = [];
     /// <summary>Indexes of the columns that form the replica identity (key), empty for REPLICA IDENTITY FULL.</summary>
     public required int[] KeyColumns { get; init; }
     public required bool IdentityFull { get; init; }
@@ -23,12 +25,14 @@ internal sealed class SourceRelation
         var n = msg.Columns.Count;
         var cols = new string[n];
         var oids = new uint[n];
+        var mods = new int[n];
         var keys = new List<int>();
         for (var i = 0; i < n; i++)
         {
             var c = msg.Columns[i];
             cols[i] = c.ColumnName;
             oids[i] = c.DataTypeId;
+            mods[i] = c.TypeModifier;
             if ((c.Flags & RelationMessage.Column.ColumnFlags.PartOfKey) != 0)
                 keys.Add(i);
         }
@@ -36,7 +40,7 @@ internal sealed class SourceRelation
         return new SourceRelation
         {
             Id = msg.RelationId, Schema = msg.Namespace, Name = msg.RelationName,
-            Columns = cols, TypeOids = oids, KeyColumns = full ? [] : keys.ToArray(), IdentityFull = full,
+            Columns = cols, TypeOids = oids, TypeMods = mods, KeyColumns = full ? [] : keys.ToArray(), IdentityFull = full,
         };
     }
 

@@ -21,6 +21,8 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
     {
         Conflicts = ConflictRules.For(config, sub),
         ApplyTimeout = sub.ApplyTimeout,
+        FromConnInfo = config.Nodes[sub.From].RedactedConnInfo,
+        ToConnInfo = config.Nodes[sub.To].RedactedConnInfo,
         Sets = sub.Sets.Select(s => config.Sets[s]).ToList(),
         SubscriptionOrigins = config.Subscriptions.Values.ToDictionary(s => s.Name, s => s.From),
         Join = sub.Join is { } join ? new MeshJoinPlan(join.CopySubscription) : null,

@@ -14,6 +14,11 @@ internal sealed record SubscriptionPlan(
     bool Forward,
     int CopyWorkers)
 {
+    /// <summary>The nodes' conninfos with any password replaced (for error messages).</summary>
+    public string FromConnInfo { get; init; } = "";
+
+    public string ToConnInfo { get; init; } = "";
+
     /// <summary>How long an apply statement waits for a lock on the target before the attempt fails (<c>apply_timeout</c>).</summary>
     public TimeSpan ApplyTimeout { get; init; } = Config.SubscriptionConfig.DefaultApplyTimeout;
 

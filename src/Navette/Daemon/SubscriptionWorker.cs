@@ -79,7 +79,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             catch (Exception e)
             {
                 Restarts++;
-                LastError = Describe(e);
+                LastError = await DescribeFailureAsync(e);
                 ClearPools();
                 _failing = true;
                 // An attempt that worked for a while (an outage, not a persistent problem) starts the backoff over.
@@ -108,6 +108,34 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             using var conn = new NpgsqlConnection(cs);
             NpgsqlConnection.ClearPool(conn);
         }
+    }
+
+    /// <summary>
+    /// The failure as the operator should read it. A connection-level error does not say which node it came from (a
+    /// wrong password names only the user): both nodes are tried, and the first that refuses is named with its
+    /// conninfo (password hidden) and what to fix.
+    /// </summary>
+    private async Task<string> DescribeFailureAsync(Exception e)
+    {
+        var text = Describe(e);
+        if (e is NavetteException || e is not (NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)) return text;
+        foreach (var (node, cs, conninfo) in new[] { (plan.ToNode, plan.TargetConnectionString, plan.ToConnInfo), (plan.FromNode, plan.SourceConnectionString, plan.FromConnInfo) })
+        {
+            try
+            {
+                var probe = new NpgsqlConnectionStringBuilder(cs) { Pooling = false, Timeout = 5 }.ConnectionString;
+                await using var conn = new NpgsqlConnection(probe);
+                await conn.OpenAsync(CancellationToken.None);
+            }
+            catch (Exception pe) when (pe is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
+            {
+                var what = pe is PostgresException { SqlState: "28P01" or "28000" }
+                    ? "fix the user or password in its conninfo (or in PGPASSFILE / PGPASSWORD)"
+                    : "check that the node is up and that its conninfo (host, port, dbname) is right";
+                return $"cannot connect to node {node} ({conninfo}): {Describe(pe)}; {what}; the subscription resumes where it stopped once it connects";
+            }
+        }
+        return text;
     }
 
     internal static string Describe(Exception e) => e switch
@@ -267,6 +295,9 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
                         _isolateUpTo = batch[^1].EndLsn;
                     if (LockHolders.IsLockTimeout(e))
                         throw new NavetteException(await DescribeLockWaitAsync(e, batch), e);
+                    if (e is ApplyException { Change: { } refusedChange } && ColumnMismatch.IsDataError(e.InnerException!)
+                        && await ColumnMismatch.DescribeAsync(plan.TargetConnectionString, refusedChange.Relation, CancellationToken.None) is { Length: > 0 } mismatch)
+                        throw new NavetteException($"{e.Message} Types differ: {mismatch}; make them identical on node {plan.ToNode} (ALTER TABLE {refusedChange.Relation.QualifiedName} ALTER COLUMN ... TYPE ...).", e);
                     if (e is PostgresException refused)
                         throw new NavetteException(DescribeRefusal(refused, batch), refused);
                     throw;

@@ -181,8 +181,11 @@ internal sealed class FaultProxy : IAsyncDisposable
         {
             try
             {
-                c.Client.LingerState = new LingerOption(true, 0);
-                c.Client.Close();
+                if (c.Client is { } socket)
+                {
+                    socket.LingerState = new LingerOption(true, 0);
+                    socket.Close();
+                }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
             c.Dispose();

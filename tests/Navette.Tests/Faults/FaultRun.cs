@@ -57,7 +57,7 @@ internal sealed class FaultRun : IAsyncDisposable
     private WriteLoad _blobs = null!;
     private NavetteProcess? _daemon;
     private int _daemonRuns;
-    private long _faultTxIds = -1;
+    private long _faultTxIds;
 
     private FaultRun(ITestOutputHelper output, int seed)
     {
@@ -255,7 +255,8 @@ internal sealed class FaultRun : IAsyncDisposable
     private async Task<string> LongTransactionAsync()
     {
         var length = Between(8000, 20000);
-        var first = Interlocked.Add(ref _faultTxIds, -1000) + 1;
+        // Ids below -1 000 000, a million per long transaction (the in-flight ones count down from -1).
+        var first = -1_000_000L * (1 + _faults.Count(f => f.Kind == FaultKind.OriginLongTransaction)) - 999_999;
         await using var conn = new NpgsqlConnection(Origin.ConnectionString);
         await conn.OpenAsync();
         await using (var begin = new NpgsqlCommand("BEGIN", conn)) await begin.ExecuteNonQueryAsync();
@@ -267,6 +268,7 @@ internal sealed class FaultRun : IAsyncDisposable
             await using (var cmd = new NpgsqlCommand($"INSERT INTO blobs (id, version, payload) SELECT {first} + g, 0, 'long ' || g FROM generate_series({written}, {written + 49}) g", conn))
                 await cmd.ExecuteNonQueryAsync();
             written += 50;
+            if (written > 999_000) break;
             if (!killed && clock.Elapsed > length / 2)
             {
                 // The restarted daemon must decode this transaction again from its start, which is older than everything it confirmed.
@@ -286,9 +288,18 @@ internal sealed class FaultRun : IAsyncDisposable
     {
         if (_disk.Unavailable is not null) return "not injected: " + _disk.Unavailable;
         await _disk.FillAsync();
-        var error = await Eventually.ValueAsync(() => NodeQueries.ErrorAsync(Target, Sub),
-            e => e is not null && e.Contains("No space left on device", StringComparison.Ordinal),
-            TimeSpan.FromSeconds(90), "the subscription's error to report the full disk");
+        string? error;
+        try
+        {
+            error = await Eventually.ValueAsync(() => NodeQueries.ErrorAsync(Target, Sub),
+                e => e is not null && e.Contains("No space left on device", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(60), "the subscription's error to report the full disk");
+        }
+        catch (TimeoutException)
+        {
+            Log("target server log:\n" + Target.ReadLogTail(6000));
+            throw;
+        }
         Record(error!);
         // Still full a little longer: the worker keeps retrying without losing its place.
         await Task.Delay(Between(1000, 4000));

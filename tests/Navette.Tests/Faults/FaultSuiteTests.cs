@@ -49,7 +49,11 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
         }
         else
         {
-            foreach (var kind in ShortForm) await run.InjectAsync(kind);
+            // NAVETTE_FAULTS_ONLY=TargetDiskFull,DaemonKill: only those, in that order (to look at one fault).
+            var only = Environment.GetEnvironmentVariable("NAVETTE_FAULTS_ONLY") is { Length: > 0 } list
+                ? list.Split(',').Select(k => Enum.Parse<FaultKind>(k.Trim())).ToArray()
+                : ShortForm;
+            foreach (var kind in only) await run.InjectAsync(kind);
         }
         await run.FinishAsync();
         if (!run.DiskFullAvailable) output.WriteLine("note: the disk-full fault was not injected: " + run.DiskFullUnavailable);
