@@ -130,7 +130,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
                 await ApplyChangesAsync(txs, sourceOrder, rows, rowsPerSecond, sets: true, ct, planConflicts: true);
                 return rows;
             }
-            catch (Exception e) when (e is ApplyException or PostgresException)
+            catch (Exception e) when (e is ApplyException or PostgresException && _conn.State == System.Data.ConnectionState.Open)
             {
                 _log.LogDebug("subscription {Subscription}: transaction refused ({Error}); applying it again row by row", _subscription, e.Message);
             }
@@ -148,7 +148,9 @@ internal sealed class ApplyWriter : IAsyncDisposable
             await ApplyChangesAsync(txs, sourceOrder, rows, rowsPerSecond, sets: true, ct);
             return rows;
         }
-        catch (Exception e) when (e is ApplyException or PostgresException)
+        // Only while the session is still open: some errors (a full disk, 53100) leave Npgsql's connection closed, and the
+        // retry would then replace the real cause with "Connection is not open".
+        catch (Exception e) when (e is ApplyException or PostgresException && _conn.State == System.Data.ConnectionState.Open)
         {
             // Compaction and set-based statements change the order in which the target sees rows, which only a
             // non-key unique constraint can notice. Row by row in source order is always valid, and reports the

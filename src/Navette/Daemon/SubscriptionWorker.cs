@@ -299,7 +299,19 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
                         && await ColumnMismatch.DescribeAsync(plan.TargetConnectionString, refusedChange.Relation, CancellationToken.None) is { Length: > 0 } mismatch)
                         throw new NavetteException($"{e.Message} Types differ: {mismatch}; make them identical on node {plan.ToNode} (ALTER TABLE {refusedChange.Relation.QualifiedName} ALTER COLUMN ... TYPE ...).", e);
                     if (e is PostgresException refused)
-                        throw new NavetteException(DescribeRefusal(refused, batch), refused);
+                    {
+                        var message = DescribeRefusal(refused, batch);
+                        if (batch.Count == 1 && ColumnMismatch.IsDataError(refused))
+                        {
+                            var mismatches = new List<string>();
+                            foreach (var rel in batch[0].Changes.Select(c => c.Relation).DistinctBy(r => r.ToString()))
+                                if (await ColumnMismatch.DescribeAsync(plan.TargetConnectionString, rel, CancellationToken.None) is { Length: > 0 } m)
+                                    mismatches.Add($"{rel}: {m}");
+                            if (mismatches.Count > 0)
+                                message += $" Types differ: {string.Join("; ", mismatches)}; make them identical on node {plan.ToNode}.";
+                        }
+                        throw new NavetteException(message, refused);
+                    }
                     throw;
                 }
                 var secs = Math.Max((clock.Elapsed - t0).TotalSeconds, 1e-3);
@@ -374,6 +386,9 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
     {
         var tx = batch.Count == 1 ? batch[0] : null;
         var table = e.TableName is { Length: > 0 } t ? $"{e.SchemaName}.{t}" : null;
+        // PostgreSQL names no table for some errors (a value too long for its column): a transaction that wrote one table only tells.
+        if (table is null && tx is not null && tx.Changes.Select(c => c.Relation.ToString()).Distinct().ToList() is [var only])
+            table = only;
         var where = "";
         if (tx is not null && table is not null)
         {

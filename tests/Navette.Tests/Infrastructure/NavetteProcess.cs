@@ -39,7 +39,7 @@ internal sealed class NavetteProcess : IAsyncDisposable
     private static string Host =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } p && File.Exists(p) ? p : "dotnet";
 
-    private NavetteProcess(ITestOutputHelper output, string label, IReadOnlyList<string> args, bool echo)
+    private NavetteProcess(ITestOutputHelper output, string label, IReadOnlyList<string> args, bool echo, IReadOnlyDictionary<string, string>? environment = null)
     {
         _output = output;
         _echo = echo;
@@ -59,6 +59,7 @@ internal sealed class NavetteProcess : IAsyncDisposable
         // Two cores are shared with the servers and the tests: keep the child's runtime small.
         psi.Environment["DOTNET_gcServer"] = "0";
         psi.Environment["DOTNET_TieredPGO"] = "0";
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         _process.OutputDataReceived += (_, e) => OnLine(e.Data, _stdout, _stdoutClosed);
         _process.ErrorDataReceived += (_, e) => OnLine(e.Data, _stderr, _stderrClosed);
@@ -76,6 +77,18 @@ internal sealed class NavetteProcess : IAsyncDisposable
 
     /// <summary>Starts any command (e.g. <c>status --watch</c>) and leaves it running.</summary>
     public static NavetteProcess Start(ITestOutputHelper output, string label, params string[] args) => new(output, label, args, echo: true);
+
+    /// <summary>Starts any command with extra environment variables (PGPASSFILE, PGPASSWORD...).</summary>
+    public static NavetteProcess Start(ITestOutputHelper output, string label, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        new(output, label, args, echo: true, environment);
+
+    /// <summary>Runs a one-shot command with extra environment variables to its end.</summary>
+    public static async Task<CliResult> RunAsync(ITestOutputHelper output, TimeSpan timeout, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        await using var p = new NavetteProcess(output, "navette " + args[0], args, echo: true, environment);
+        var code = await p.WaitForExitAsync(timeout);
+        return new CliResult(code, p.StdOut, p.StdErr);
+    }
 
     /// <summary>Runs a one-shot command to its end (killed after <paramref name="timeout"/>).</summary>
     public static async Task<CliResult> RunAsync(ITestOutputHelper output, TimeSpan timeout, params string[] args)
