@@ -35,16 +35,17 @@ internal static class ColumnMismatch
             cmd.Parameters.AddWithValue(rel.Schema);
             cmd.Parameters.AddWithValue(rel.Name);
             cmd.Parameters.AddWithValue(rel.Columns);
-            cmd.Parameters.AddWithValue(rel.TypeOids);
-            cmd.Parameters.AddWithValue(rel.TypeMods);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = rel.TypeOids, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Oid });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = rel.TypeMods, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Integer });
             var found = new List<string>();
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
                 found.Add($"column {r.GetString(0)} is {(r.IsDBNull(1) ? "?" : r.GetString(1))} on the origin but {r.GetString(2)} on the target");
             return string.Join("; ", found);
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            // Best effort: the refusal is reported either way, only without the column detail.
             return "";
         }
     }

@@ -50,8 +50,9 @@ internal static class LockHolders
             }
             return string.Join("; ", holders);
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            // Best effort: the lock wait is reported either way, only without who holds the lock.
             return "";
         }
     }

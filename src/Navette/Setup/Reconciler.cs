@@ -132,7 +132,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
             if (incoming.TryGetValue(name, out var receives))
             {
                 if (!role.Super)
-                    _problems.Add($"node {name}: role {conn.UserName} is not a superuser; applying changes needs session_replication_role and replication origins, which PostgreSQL 15 reserves to superusers; connect to {name} as a superuser");
+                    _problems.Add($"node {name}: role {conn.UserName} is not a superuser; navette applies changes with session_replication_role = replica and a replication origin, and runs them only as a superuser (PostgreSQL 15 could delegate both, with GRANT SET ON PARAMETER and EXECUTE on the pg_replication_origin functions, which navette does not check for yet; docs/security.md); connect to {name} as a superuser");
                 // PostgreSQL tracks at most max_replication_slots replication origins at once on a node.
                 var otherOrigins = await NodeInspector.OtherOriginCountAsync(conn, ct);
                 if (maxSlots < receives + otherOrigins)

@@ -73,4 +73,36 @@ public sealed class QuotedIdentifierTests(ITestOutputHelper output)
         await s.AssertReplicatedAsync((Order, 30), (Unicode, 20), (Full, 1));
         Assert.Equal(0L, await s.Replica.ScalarAsync<long>($"SELECT count(*) FROM {Upper}"));
     }
+
+    /// <summary>Names written as SQL injections: quoted, they are only names (the table x they mention must survive).</summary>
+    private const string Injection = "public.\"a\"\"; DROP TABLE x; --\"";
+    private const string InjectionUnicode = "\"a\"\"; DROP TABLE x; --\".\"表 ); DELETE FROM x; --\"";
+
+    [Fact]
+    public async Task Names_written_as_sql_injections_are_only_names()
+    {
+        await using var s = await ApplyScenario.StartAsync(output, $""""
+            CREATE TABLE public.x (id int PRIMARY KEY);
+            INSERT INTO public.x VALUES (1);
+            CREATE SCHEMA "a""; DROP TABLE x; --";
+            CREATE TABLE {Injection} ("a""; DROP TABLE x; --" integer PRIMARY KEY, "'); DROP TABLE x; --" text, "Ωμέγα ; --" text);
+            CREATE TABLE {InjectionUnicode} ("ключ"" OR 1=1 --" text PRIMARY KEY, "値 */ SELECT 1; /*" integer);
+            """");
+        await s.Origin.ExecuteAsync($""""
+            INSERT INTO {Injection} SELECT g, 'v''' || g, 'ω' || g FROM generate_series(1, 30) g;
+            INSERT INTO {InjectionUnicode} SELECT 'k"' || g, g FROM generate_series(1, 30) g;
+            """");
+        await s.StartReplicationAsync(Injection, InjectionUnicode);
+        await s.AssertReplicatedAsync((Injection, 30), (InjectionUnicode, 30));
+        await s.Origin.ExecuteAsync($""""
+            UPDATE {Injection} SET "'); DROP TABLE x; --" = 'changed; --' WHERE "a""; DROP TABLE x; --" % 2 = 0;
+            UPDATE {Injection} SET "a""; DROP TABLE x; --" = "a""; DROP TABLE x; --" + 100 WHERE "a""; DROP TABLE x; --" % 5 = 0;
+            DELETE FROM {Injection} WHERE "a""; DROP TABLE x; --" % 7 = 0;
+            UPDATE {InjectionUnicode} SET "値 */ SELECT 1; /*" = -1 WHERE "ключ"" OR 1=1 --" LIKE 'k"1%';
+            DELETE FROM {InjectionUnicode} WHERE "値 */ SELECT 1; /*" = 3;
+            """");
+        await s.AssertReplicatedAsync((Injection, 25), (InjectionUnicode, 29));
+        Assert.Equal(1L, await s.Replica.ScalarAsync<long>("SELECT count(*) FROM public.x"));
+        Assert.Equal(1L, await s.Origin.ScalarAsync<long>("SELECT count(*) FROM public.x"));
+    }
 }

@@ -44,7 +44,7 @@ public sealed class PrivilegePreconditionTests(ITestOutputHelper output)
             "set shop: role shop_reader does not own table public.items on node origin, and only its owner can publish it; ALTER TABLE \"public\".\"items\" OWNER TO \"shop_reader\" (or connect as a superuser)",
             "set shop: role shop_reader cannot read table public.notes on node origin, which the initial copy needs; GRANT SELECT ON \"public\".\"notes\" TO \"shop_reader\"",
             "node replica: role applier cannot create the navette schema; GRANT CREATE ON DATABASE \"postgres\" TO \"applier\" (or connect as a superuser)",
-            "node replica: role applier is not a superuser; applying changes needs session_replication_role and replication origins, which PostgreSQL 15 reserves to superusers; connect to replica as a superuser");
+            "node replica: role applier is not a superuser; navette applies changes with session_replication_role = replica and a replication origin, and runs them only as a superuser (PostgreSQL 15 could delegate both, with GRANT SET ON PARAMETER and EXECUTE on the pg_replication_origin functions, which navette does not check for yet; docs/security.md); connect to replica as a superuser");
         await ApplyKit.AssertUntouchedAsync(origin);
         await ApplyKit.AssertUntouchedAsync(replica);
 
