@@ -95,6 +95,18 @@ public class ConfigLoaderTests
         Assert.True(sub.CopySchema);
         Assert.Equal(64, sub.CopyWorkers);
         Assert.Equal(["shop", "audit"], sub.Sets);
+        Assert.Equal(SubscriptionConfig.DefaultApplyTimeout, sub.ApplyTimeout);
+    }
+
+    [Fact]
+    public void Apply_timeout_is_a_duration_of_at_least_100ms()
+    {
+        const string head = Nodes + "\nsets:\n  shop: { tables: [public.orders] }\nsubscriptions:\n";
+        Assert.Equal(TimeSpan.FromSeconds(5), Parse(head + "  a: { from: paris, to: lyon, sets: [shop], apply_timeout: 5s }\n").Subscriptions["a"].ApplyTimeout);
+        Assert.Equal(TimeSpan.FromMinutes(2), Parse(head + "  a: { from: paris, to: lyon, sets: [shop], apply_timeout: 2m }\n").Subscriptions["a"].ApplyTimeout);
+        var line = head.Split('\n').Length;
+        AssertError(head + "  a: { from: paris, to: lyon, sets: [shop], apply_timeout: 10ms }\n", line,
+            "subscription 'a': 'apply_timeout' must be " + ConfigUnits.DurationHint + ", at least 100ms, not '10ms'");
     }
 
     [Fact]
@@ -275,7 +287,7 @@ public class ConfigLoaderTests
             [
                 new ConfigError(File, 7, "subscription 'a_to_b': 'from' is required"),
                 new ConfigError(File, 8,
-                    "unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention; did you mean 'from'?"),
+                    "unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, apply_timeout; did you mean 'from'?"),
             ],
             errors);
     }
@@ -608,7 +620,7 @@ public class ConfigLoaderTests
             "test.yaml:6: set 'shop': table 'public.orders' is listed twice (first at line 6)",
             "test.yaml:7: duplicate set 'shop' (first defined at line 6)",
             "test.yaml:9: subscription 'a_to_b': 'from' is required",
-            "test.yaml:10: unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention; did you mean 'from'?",
+            "test.yaml:10: unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, apply_timeout; did you mean 'from'?",
             "test.yaml:11: subscription 'a_to_b': unknown node 'lyon' in 'to'; defined nodes: paris, Lyon, nice; did you mean 'Lyon'?",
             "test.yaml:12: subscription 'a_to_b': unknown set 'nope' in 'sets'; defined sets: shop",
             "test.yaml:13: subscription 'a_to_b': 'initial_copy' must be true or false, not 'yes' (only YAML 1.2 booleans are accepted)",
