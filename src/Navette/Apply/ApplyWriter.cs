@@ -56,7 +56,8 @@ internal sealed class ApplyWriter : IAsyncDisposable
     /// </param>
     /// <param name="recent">The transactions this stream applied, which compare and repair requests are checked against.</param>
     public static async Task<ApplyWriter> OpenAsync(string connectionString, string subscription, ILogger log, CancellationToken ct,
-        ConflictApplier? conflicts = null, bool asyncCommit = false, Markers.RecentTransactions? recent = null, Ddl.DdlReplayer? ddl = null)
+        ConflictApplier? conflicts = null, bool asyncCommit = false, Markers.RecentTransactions? recent = null, Ddl.DdlReplayer? ddl = null,
+        Sequences.SequenceFollower? sequences = null)
     {
         var conn = new NpgsqlConnection(ApplyConnectionString(connectionString, subscription));
         await conn.OpenAsync(ct);
@@ -76,7 +77,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
             await conn.DisposeAsync();
             throw;
         }
-        var markers = recent is null ? null : new MarkerApplier(subscription, recent, new CompareSessions(connectionString, subscription, log), ddl, log);
+        var markers = recent is null ? null : new MarkerApplier(subscription, recent, new CompareSessions(connectionString, subscription, log), ddl, sequences, log);
         return new ApplyWriter(conn, subscription, conflicts, markers, log);
     }
 

@@ -298,6 +298,34 @@ internal static class CatalogMigrations
                 END IF;
             END
             $$;
+            CREATE TABLE navette.sequence_values (
+                id            bigserial PRIMARY KEY,
+                schemas       text[] NOT NULL,
+                names         text[] NOT NULL,
+                last_values   bigint[] NOT NULL,
+                owner_schemas text[] NOT NULL,
+                owner_tables  text[] NOT NULL,
+                created_at    timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE navette.sequence_values IS 'In-stream marker: the last value of this node''s sequences (with the table owning each, if any); a subscription raises its target''s sequences of the sets it carries to them where it arrives.';
+
+            CREATE FUNCTION navette.raise_sequence(seq regclass, v bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+            DECLARE
+                lv bigint;
+                called boolean;
+                step bigint;
+            BEGIN
+                SELECT seqincrement INTO step FROM pg_catalog.pg_sequence WHERE seqrelid = seq;
+                EXECUTE format('SELECT last_value, is_called FROM %s', seq) INTO lv, called;
+                IF (step > 0 AND v > lv) OR (step < 0 AND v < lv) OR (v = lv AND NOT called) THEN
+                    PERFORM pg_catalog.setval(seq, v, true);
+                    RETURN true;
+                END IF;
+                RETURN false;
+            END
+            $$;
+            COMMENT ON FUNCTION navette.raise_sequence(regclass, bigint) IS 'Moves a sequence forward (in its own direction) to a value its origin used; never back.';
+
             COMMENT ON FUNCTION navette.capture_ddl() IS 'Event trigger function of sets with ddl: auto: records each DDL command run on this node, with the objects it touched, as an in-stream marker (navette.ddl).';
             """),
     ];

@@ -157,6 +157,8 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
         using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var sampler = Task.Run(() => SampleLoopAsync(monitor, guard, log, stopSampling.Token), CancellationToken.None);
         var fencing = Task.Run(() => Roles.Fencing.GuardAsync(config, logs.CreateLogger("navette.fencing"), stopSampling.Token), CancellationToken.None);
+        var sequences = Task.Run(() => Sequences.SequenceTicker.RunAsync(config, _running.Keys.ToList(), logs.CreateLogger("navette.sequences"), stopSampling.Token),
+            CancellationToken.None);
         try
         {
             // Runs until stopped, even when the guard stopped every worker: the endpoint still tells what happened.
@@ -168,6 +170,7 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
             await stopSampling.CancelAsync();
             await sampler;
             await fencing;
+            await sequences;
             await guard.DrainAsync();
             foreach (var r in _running.Values) r.Stop.Dispose();
         }

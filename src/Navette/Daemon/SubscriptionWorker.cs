@@ -152,7 +152,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             : null;
         var recent = new RecentTransactions();
         await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent,
-            new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, log));
+            new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, log), new Sequences.SequenceFollower(plan.Name, plan.Sets, log));
         NpgsqlLogSequenceNumber start;
         await using (var conn = new NpgsqlConnection(plan.TargetConnectionString))
         {

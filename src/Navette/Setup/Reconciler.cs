@@ -128,6 +128,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
                 if (!role.Super && !role.Replication)
                     _problems.Add($"node {name}: role {conn.UserName} can neither create replication slots nor stream; ALTER ROLE {Sql.Ident(conn.UserName!)} REPLICATION (or connect as a superuser)");
                 tablesByNode[name] = await NodeInspector.TablesAsync(conn, ct);
+                _sequences[name] = await NodeInspector.SequencesAsync(conn, ct);
             }
             if (incoming.TryGetValue(name, out var receives))
             {
@@ -257,6 +258,9 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
     private string ActiveOrphanSlot(string node, string slot) =>
         $"node {node}: slot {slot} belongs to a subscription no longer in {config.SourcePath} but is still streaming; stop navette run, then apply again";
 
+    /// <summary>Each origin's sequences (schema, name): a set may list them; they travel as sequence markers, not in publications.</summary>
+    private readonly Dictionary<string, List<(string Schema, string Name)>> _sequences = new(StringComparer.Ordinal);
+
     private List<SourceTable> ResolveSet(string node, NpgsqlConnection conn, SetConfig set, List<SourceTable> available)
     {
         var result = new List<SourceTable>();
@@ -265,6 +269,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
             var matches = available.Where(t => pattern.Matches(t.Schema, t.Name)).ToList();
             if (matches.Count == 0)
             {
+                if (_sequences.TryGetValue(node, out var sequences) && sequences.Any(s => pattern.Matches(s.Schema, s.Name)))
+                    continue;
                 if (pattern.IsPattern)
                     log.LogWarning("{File}:{Line}: pattern {Pattern} of set {Set} matches no table on node {Node}", config.SourcePath, pattern.Line, pattern.Text, set.Name, node);
                 else
