@@ -3,6 +3,7 @@ using Navette.Config;
 using Navette.Conflicts;
 using Navette.Monitoring;
 using Navette.Monitoring.Http;
+using Navette.Synchronous;
 
 namespace Navette.Daemon;
 
@@ -20,6 +21,7 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
         sub.InitialCopy, sub.Forward, sub.CopyWorkers)
     {
         Conflicts = ConflictRules.For(config, sub),
+        Synchronous = sub.Synchronous,
         SubscriptionOrigins = config.Subscriptions.Values.ToDictionary(s => s.Name, s => s.From),
         Join = sub.Join is { } join ? new MeshJoinPlan(join.CopySubscription) : null,
         Joiners = config.Subscriptions.Values
@@ -65,7 +67,7 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
             }
             else startable.Add(s);
         }
-        Workers = startable.Select(s => new SubscriptionWorker(PlanFor(config, s), logs.CreateLogger($"navette.{s.Name}"), monitor.Metrics[s.Name])).ToList();
+        Workers = startable.Select(s => new SubscriptionWorker(WithBackoff(PlanFor(config, s), options), logs.CreateLogger($"navette.{s.Name}"), monitor.Metrics[s.Name])).ToList();
         monitor.Workers = Workers.ToDictionary(w => w.Plan.Name, StringComparer.Ordinal);
 
         await using var server = options.Http is { } http
@@ -81,6 +83,12 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
         var guard = new WalRetentionGuard(config, monitor, StopWorkerAsync, logs.CreateLogger("navette.wal_guard"));
         using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var sampler = Task.Run(() => SampleLoopAsync(monitor, guard, log, stopSampling.Token), CancellationToken.None);
+        // degrade_after: one guard per origin whose synchronous subscriptions this daemon runs and may degrade.
+        var degradeGuards = SynchronousGroup.For(config).Values
+            .Select(g => (Group: g, Guarded: g.Subscriptions.Where(s => s.DegradeAfter is not null && startable.Contains(s)).ToList()))
+            .Where(g => g.Guarded.Count > 0)
+            .Select(g => Task.Run(() => new DegradeGuard(config, g.Group, g.Guarded, logs.CreateLogger("navette.synchronous")).RunAsync(stopSampling.Token), CancellationToken.None))
+            .ToList();
         try
         {
             // Runs until stopped, even when the guard stopped every worker: the endpoint still tells what happened.
@@ -91,10 +99,14 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
         {
             await stopSampling.CancelAsync();
             await sampler;
+            await Task.WhenAll(degradeGuards);
             await guard.DrainAsync();
             foreach (var r in _running.Values) r.Stop.Dispose();
         }
     }
+
+    private static SubscriptionPlan WithBackoff(SubscriptionPlan plan, DaemonOptions options) =>
+        options.RetryBackoff is { } b ? plan with { MinBackoff = b.Min, MaxBackoff = b.Max } : plan;
 
     private async Task StopWorkerAsync(string subscription)
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Navette.Catalog;
 using Navette.Config;
+using Navette.Synchronous;
 using Npgsql;
 
 namespace Navette.Setup;
@@ -22,6 +23,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
     private readonly Dictionary<string, SchemaCopyPlan> _schemaCopies = new();
 
     private MultiMasterSetup? _multiMaster;
+
+    private readonly SynchronousSetup _synchronous = new(config, log);
 
     public IReadOnlyList<string> Actions => _actions;
 
@@ -54,6 +57,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 await ReconcileSubscriptionAsync(sub, conns[sub.From], conns[sub.To], ct);
             foreach (var (name, conn) in conns)
                 await DropOrphansAsync(name, conn, ct);
+            // Last: once listed, an origin's commits wait for the subscription, so everything it needs comes first.
+            _actions.AddRange(await _synchronous.ReconcileAsync(conns, ct));
             return _actions;
         }
         finally
@@ -180,6 +185,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
         await CheckExistingStateAsync(conns, superusers, ct);
         _multiMaster = new MultiMasterSetup(config, _resolved);
         await _multiMaster.CheckAsync(conns, _problems, ct);
+        await _synchronous.CheckAsync(conns, _problems, ct);
 
         // Try each copy_schema plan in a transaction that is rolled back: what the target refuses is a problem now,
         // not a half-applied change later.
