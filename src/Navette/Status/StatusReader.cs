@@ -1,4 +1,5 @@
 using Navette.Config;
+using Navette.Synchronous;
 using Npgsql;
 
 namespace Navette.Status;
@@ -23,6 +24,7 @@ internal sealed class StatusReader(NavetteConfig config)
         long? lagBytes = null, retained = null;
         double? lagSeconds = null;
         bool active = false;
+        SynchronousStatus? synchronous = null;
         var copy = new List<CopyTableProgress>();
         try
         {
@@ -83,6 +85,8 @@ internal sealed class StatusReader(NavetteConfig config)
             await r.DisposeAsync();
             if (copy.Count > 0)
                 copy = await EstimateRowsAsync(origin, copy, ct);
+            if (sub.Synchronous)
+                synchronous = await ReadSynchronousAsync(origin, sub, ct);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
@@ -95,7 +99,34 @@ internal sealed class StatusReader(NavetteConfig config)
         var limits = sub.Limits;
         return new SubscriptionStatus(sub.Name, sub.From, sub.To, shown, error, lagBytes, lagSeconds, lastCommit, appliedLsn, rows, txns, rate, retained, active,
             limits.LagThreshold.TotalSeconds, limits.WalRetention.WarnBytes, limits.WalRetention.LimitBytes,
-            Warnings(sub, lagSeconds, retained), copy);
+            Warnings(sub, lagSeconds, retained), copy)
+        {
+            Synchronous = synchronous,
+        };
+    }
+
+    private readonly IReadOnlyDictionary<string, SynchronousGroup> _groups = SynchronousGroup.For(config);
+
+    private async Task<SynchronousStatus> ReadSynchronousAsync(NpgsqlConnection origin, SubscriptionConfig sub, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT current_setting('synchronous_standby_names'),
+                   w.waiting, w.longest,
+                   r.sync_state, extract(epoch FROM r.write_lag)::float8, extract(epoch FROM r.flush_lag)::float8, extract(epoch FROM r.replay_lag)::float8
+              FROM (SELECT count(*) AS waiting, extract(epoch FROM max(clock_timestamp() - query_start))::float8 AS longest
+                      FROM pg_stat_activity WHERE wait_event = 'SyncRep') w
+              LEFT JOIN LATERAL (SELECT * FROM pg_stat_replication WHERE application_name = $1 ORDER BY backend_start DESC LIMIT 1) r ON true
+            """, origin);
+        cmd.Parameters.AddWithValue(Sql.ApplicationName(sub.Name));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var names = r.GetString(0);
+        var listed = StandbyNames.TryParse(names, out var parsed, out _) && parsed.Lists(Sql.ApplicationName(sub.Name));
+        var group = _groups[sub.From];
+        return new SynchronousStatus(listed, r.IsDBNull(3) ? null : r.GetString(3),
+            r.IsDBNull(4) ? null : r.GetDouble(4), r.IsDBNull(5) ? null : r.GetDouble(5), r.IsDBNull(6) ? null : r.GetDouble(6),
+            group.Quorum, group.Subscriptions.Count, sub.DegradeAfter?.TotalSeconds,
+            names, r.GetInt64(1), r.IsDBNull(2) ? null : r.GetDouble(2));
     }
 
     private static SubscriptionStatus Empty(SubscriptionConfig sub, string state, string error) =>

@@ -70,11 +70,11 @@ internal sealed class ReplicationHarness : IAsyncDisposable
         return actions;
     }
 
-    public void StartDaemon()
+    public void StartDaemon(DaemonOptions? options = null)
     {
         _daemonStop = new CancellationTokenSource();
         var daemon = new ReplicationDaemon(Config, _logs);
-        _daemon = Task.Run(() => daemon.RunAsync(new DaemonOptions(), _daemonStop.Token));
+        _daemon = Task.Run(() => daemon.RunAsync(options ?? new DaemonOptions(), _daemonStop.Token));
     }
 
     public async Task StopDaemonAsync()
