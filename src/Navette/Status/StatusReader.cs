@@ -9,8 +9,27 @@ internal sealed class StatusReader(NavetteConfig config)
 {
     public async Task<IReadOnlyList<SubscriptionStatus>> ReadAsync(CancellationToken ct)
     {
-        var tasks = config.Subscriptions.Values.Select(s => ReadOneAsync(s, ct));
+        var tasks = config.Subscriptions.Values.Select(async s =>
+        {
+            var status = await ReadOneAsync(s, ct);
+            // The origin's side of a synchronous subscription matters most when its target is down.
+            return s.Synchronous && status.Synchronous is null ? status with { Synchronous = await TryReadSynchronousAsync(s, ct) } : status;
+        });
         return await Task.WhenAll(tasks);
+    }
+
+    private async Task<SynchronousStatus?> TryReadSynchronousAsync(SubscriptionConfig sub, CancellationToken ct)
+    {
+        try
+        {
+            await using var origin = new NpgsqlConnection(config.Nodes[sub.From].ToNpgsqlConnectionString());
+            await origin.OpenAsync(ct);
+            return await ReadSynchronousAsync(origin, sub, ct);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return null;
+        }
     }
 
     private async Task<SubscriptionStatus> ReadOneAsync(SubscriptionConfig sub, CancellationToken ct)
