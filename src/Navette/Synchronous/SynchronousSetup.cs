@@ -85,6 +85,15 @@ internal sealed class SynchronousSetup(NavetteConfig config, ILogger log)
                 log.LogWarning("node {Node}: {Note}", node, note);
                 actions.Add($"warning: node {node}: {note}");
             }
+            foreach (var sub in group?.Subscriptions ?? [])
+            {
+                if (sub.DegradeAfter is not null || !conns.TryGetValue(sub.To, out var target)) continue;
+                await using var cmd = new NpgsqlCommand("SELECT state FROM navette.subscription WHERE name = $1", target);
+                cmd.Parameters.AddWithValue(sub.Name);
+                if (await cmd.ExecuteScalarAsync(ct) is "initializing" or "copying")
+                    actions.Add($"warning: subscription {sub.Name} is synchronous but has not finished its initial copy: commits on {node} wait until it has and its stream "
+                                + "has caught up; turn synchronous on after the copy, or give it degrade_after (docs/synchronous.md)");
+            }
             if (group is not null && setting.SynchronousCommit is "off" or "local")
                 actions.Add($"warning: node {node}: synchronous_commit is '{setting.SynchronousCommit}' by default there, so commits do not wait for any standby unless their session sets it to on, remote_apply or remote_write");
         }
