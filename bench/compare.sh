@@ -43,9 +43,9 @@ t0=$(now)
 DIFFS=0
 for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
   key=$(psql_at "$ORIGIN" -d bench -Atc "SELECT string_agg(a.attname, ', ' ORDER BY k.o) FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(n, o), pg_attribute a WHERE i.indrelid = '$t'::regclass AND i.indisprimary AND a.attrelid = i.indrelid AND a.attnum = k.n")
-  psql_at "$ORIGIN" -d bench -c "COPY (SELECT * FROM $t ORDER BY $key) TO STDOUT" > "$ROOT/a.txt" &
-  psql_at "$REPLICA" -d bench -c "COPY (SELECT * FROM $t ORDER BY $key) TO STDOUT" > "$ROOT/b.txt" &
-  wait %1 %2
+  psql_at "$ORIGIN" -d bench -c "COPY (SELECT * FROM $t ORDER BY $key) TO STDOUT" > "$ROOT/a.txt" & A=$!
+  psql_at "$REPLICA" -d bench -c "COPY (SELECT * FROM $t ORDER BY $key) TO STDOUT" > "$ROOT/b.txt" & B=$!
+  wait "$A" "$B"
   n=$( (diff "$ROOT/a.txt" "$ROOT/b.txt" || true) | grep -c '^<' || true)
   DIFFS=$((DIFFS + n))
 done

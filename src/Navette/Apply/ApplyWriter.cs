@@ -83,7 +83,8 @@ internal sealed class ApplyWriter : IAsyncDisposable
             await conn.DisposeAsync();
             throw;
         }
-        return new ApplyWriter(conn, subscription, conflicts, recent is null ? null : new MarkerApplier(subscription, recent, log), log);
+        var markers = recent is null ? null : new MarkerApplier(subscription, recent, new CompareSessions(connectionString, subscription, log), log);
+        return new ApplyWriter(conn, subscription, conflicts, markers, log);
     }
 
     public static string ApplyConnectionString(string connectionString, string subscription) =>
@@ -489,6 +490,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _batch?.Dispose();
+        if (_markers is not null) await _markers.DisposeAsync();
         await _conn.DisposeAsync();
     }
 }

@@ -12,9 +12,10 @@ namespace Navette.Apply;
 /// before them was applied: the target is then in the state the origin's side of the request describes, except for the
 /// transactions that committed between the origin's snapshot and the request's commit. Those reached the target first;
 /// <see cref="RecentTransactions"/> says which keys they touched, and the result counts them as unsettled (the
-/// requester asks again for those) rather than reporting a difference that is not one.
+/// requester asks again for those) rather than reporting a difference that is not one. Compare summaries run on
+/// <see cref="CompareSessions"/> under a snapshot taken where the request arrived, so the stream does not wait for them.
 /// </summary>
-internal sealed class MarkerApplier(string subscription, RecentTransactions recent, ILogger log)
+internal sealed class MarkerApplier(string subscription, RecentTransactions recent, CompareSessions compareSessions, ILogger log) : IAsyncDisposable
 {
     private sealed record Request(Dictionary<string, string?> Values)
     {
@@ -42,13 +43,14 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
 
     private async Task CompareAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Request r, TargetTable? target, CancellationToken ct)
     {
-        var arrays = await ParseArraysAsync(conn, tx, ct, r["key_columns"], r["columns"], r["lower_bound"], r["upper_bound"], r["snap_xip"], r["bucket_bounds"]);
+        var arrays = await ParseArraysAsync(conn, tx, ct, r["key_columns"], r["columns"], r["lower_bound"], r["upper_bound"], r["snap_xip"], r["bucket_bounds"], r["wanted_buckets"]);
         var keyColumns = arrays[0]!.Select(k => k!).ToArray();
         var columns = arrays[1]!.Select(c => c!).ToArray();
         var textColumns = await ParseBoolsAsync(conn, tx, r["text_columns"]!, ct);
         var flat = arrays[5] ?? [];
         var inner = Enumerable.Range(0, flat.Length / Math.Max(1, keyColumns.Length)).Select(i => flat.Skip(i * keyColumns.Length).Take(keyColumns.Length).ToArray()).ToList();
         var detail = r["detail"] == "t";
+        var wanted = arrays[6]?.Select(b => int.Parse(b!, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         var p = new Consistency.SqlParameters();
         var head = "INSERT INTO navette.compare_result (run, chunk, subscription, row_count, buckets, bucket_rows, bucket_hashes, bucket_hashes2, keys, hashes, unsettled) " +
                    $"SELECT {p.Text(r["run"])}::uuid, {p.Text(r["chunk"])}::int4, {p.Text(subscription)}";
@@ -56,15 +58,18 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
         {
             // The table (or a column) is missing here: every row of the range is missing.
             await ExecuteAsync(conn, tx, head + (detail ? ", 0, NULL, NULL, NULL, NULL, '{}'::text[], '{}'::int8[], 0" : ", 0, '{}', '{}', '{}', '{}', NULL, NULL, 0"), p.List, ct);
+            await ExecuteAsync(conn, tx, ResultSignal.NotifySql, [], ct);
             return;
         }
         var unsettled = Unsettled(r, arrays[2], arrays[3], arrays[4]!, keyColumns, target, p);
         var sql = detail
-            ? head + $", s.n, NULL, NULL, NULL, NULL, s.ks, s.hs, {unsettled} FROM ({Consistency.ChunkSql.Detail(target, keyColumns, columns, textColumns, arrays[2], arrays[3], p)}) AS s"
+            ? head + $", s.n, NULL, NULL, NULL, NULL, s.ks, s.hs, {unsettled} FROM ({Consistency.ChunkSql.Detail(target, keyColumns, columns, textColumns, arrays[2], arrays[3], inner, wanted, p)}) AS s"
             : head + $", (SELECT coalesce(sum(x), 0) FROM unnest(s.bn) AS x), s.bs, s.bn, s.b1, s.b2, NULL, NULL, {unsettled} " +
               $"FROM ({Consistency.ChunkSql.Buckets(target, keyColumns, columns, textColumns, arrays[2], arrays[3], inner, p)}) AS s";
-        await ExecuteAsync(conn, tx, sql, p.List, ct);
+        await compareSessions.StartAsync(sql, p.List, $"compare of {target.QualifiedName} (request {r["chunk"]} of run {r["run"]})", ct);
     }
+
+    public ValueTask DisposeAsync() => compareSessions.DisposeAsync();
 
     /// <summary>
     /// An expression counting the keys of the range that transactions unseen by the origin's snapshot changed: 0 when
@@ -131,6 +136,7 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
                 new NpgsqlParameter { Value = subscription }, new NpgsqlParameter { Value = written }, new NpgsqlParameter { Value = removed },
                 new NpgsqlParameter { Value = skipped.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
             ], ct);
+        await ExecuteAsync(conn, tx, ResultSignal.NotifySql, [], ct);
         log.LogInformation("subscription {Subscription}: repair of {Table}: {Written} row(s) written, {Deleted} removed, {Skipped} changed meanwhile (left to the stream)",
             subscription, target.QualifiedName, written, removed, skipped.Count);
     }

@@ -192,6 +192,10 @@ internal static class CatalogMigrations
                 PRIMARY KEY (run, batch)
             );
             """),
+        new(5, "compare: the buckets a detail request lists", """
+            ALTER TABLE navette.compare_request ADD COLUMN wanted_buckets int[];
+            COMMENT ON COLUMN navette.compare_request.wanted_buckets IS 'For a detail request cut at bucket_bounds: the buckets whose rows are listed (all when null).';
+            """),
     ];
 
     internal static int LatestVersion => Steps[^1].Version;

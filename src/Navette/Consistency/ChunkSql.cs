@@ -40,21 +40,27 @@ internal static class ChunkSql
         var bucket = innerBounds.Count == 0 ? "0" : BucketExpression(table, keyColumns, innerBounds, p);
         return "SELECT coalesce(array_agg(g.b ORDER BY g.b), '{}') AS bs, coalesce(array_agg(g.n ORDER BY g.b), '{}') AS bn, " +
                "coalesce(array_agg(g.c1 ORDER BY g.b), '{}') AS b1, coalesce(array_agg(g.c2 ORDER BY g.b), '{}') AS b2 " +
-               // The hash gets a name no table column is likely to have: the subquery also carries every column (t.*).
+               // The hash gets a name no key column is likely to have: the subquery also carries the key columns.
                $"FROM (SELECT {bucket} AS b, count(*) AS n, bit_xor(t.navette_row_hash) AS c1, sum((t.navette_row_hash >> 40)::int4) AS c2 " +
-               $"FROM (SELECT {RowHash(columns, textColumns)} AS navette_row_hash, t.* FROM {table.OnlyName} AS t" +
+               $"FROM (SELECT {RowHash(columns, textColumns)} AS navette_row_hash, {string.Join(", ", keyColumns.Select(k => "t." + Sql.Ident(k)))} FROM {table.OnlyName} AS t" +
                RangeWhere(table, keyColumns, lower, upper, keyColumns.Select(k => "t." + Sql.Ident(k)).ToList(), p) +
                ") AS t GROUP BY 1) AS g";
     }
 
-    /// <summary>Columns: n (rows), ks (key values as text, one array per row, ordered), hs (hashes, in the same order).</summary>
+    /// <summary>
+    /// Columns: n (rows), ks (key values as text, one array per row, ordered), hs (hashes, in the same order). With
+    /// <paramref name="wanted"/>, only the rows of those buckets of the range (cut at <paramref name="innerBounds"/>).
+    /// </summary>
     public static string Detail(TargetTable table, IReadOnlyList<string> keyColumns, IReadOnlyList<string> columns, IReadOnlyList<bool> textColumns,
-        string?[]? lower, string?[]? upper, SqlParameters p)
+        string?[]? lower, string?[]? upper, IReadOnlyList<string?[]> innerBounds, IReadOnlyList<int>? wanted, SqlParameters p)
     {
         var keyValues = $"ARRAY[{string.Join(", ", keyColumns.Select(k => "t." + Sql.Ident(k) + "::text"))}]";
+        var where = RangeWhere(table, keyColumns, lower, upper, keyColumns.Select(k => "t." + Sql.Ident(k)).ToList(), p);
+        if (wanted is not null && innerBounds.Count > 0)
+            where += (where.Length == 0 ? " WHERE " : " AND ") +
+                     $"{BucketExpression(table, keyColumns, innerBounds, p)} = ANY({p.Add(wanted.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer)})";
         return "SELECT count(*) AS n, coalesce(array_agg(x.k ORDER BY x.k), '{}') AS ks, coalesce(array_agg(x.h ORDER BY x.k), '{}') AS hs " +
-               $"FROM (SELECT {RowHash(columns, textColumns)} AS h, {keyValues} AS k FROM {table.OnlyName} AS t" +
-               RangeWhere(table, keyColumns, lower, upper, keyColumns.Select(k => "t." + Sql.Ident(k)).ToList(), p) + ") AS x";
+               $"FROM (SELECT {RowHash(columns, textColumns)} AS h, {keyValues} AS k FROM {table.OnlyName} AS t{where}) AS x";
     }
 
     private static string RowHash(IReadOnlyList<string> columns, IReadOnlyList<bool> textColumns) =>

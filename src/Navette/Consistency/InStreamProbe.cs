@@ -28,6 +28,7 @@ internal sealed class InStreamProbe : RangeProbe
     {
         var origin = await OpenAsync(subject.OriginConnectionString, ct);
         var target = await OpenAsync(subject.TargetConnectionString, ct);
+        await Markers.ResultSignal.ListenAsync(target, ct);
         var originTable = await TargetTable.LoadAsync(origin, null, subject.Schema, subject.Table, ct)
                           ?? throw new NavetteException($"table {subject.Name} does not exist on node {subject.From}");
         var targetTable = await TargetTable.LoadAsync(target, null, subject.Schema, subject.Table, ct);
@@ -35,19 +36,19 @@ internal sealed class InStreamProbe : RangeProbe
     }
 
     public override async Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper,
-        IReadOnlyList<string?[]> innerBounds, bool detail, CancellationToken ct)
+        IReadOnlyList<string?[]> innerBounds, bool detail, IReadOnlyList<int>? wanted, CancellationToken ct)
     {
         var chunk = _nextChunk();
-        var ours = await RequestAsync(chunk, lower, upper, innerBounds, detail, ct);
+        var ours = await RequestAsync(chunk, lower, upper, innerBounds, detail, wanted, ct);
         var (theirs, unsettled) = await AwaitResultAsync(chunk, detail, ct);
         return (ours, theirs, unsettled);
     }
 
-    private async Task<RangeSummary> RequestAsync(int chunk, string?[]? lower, string?[]? upper, IReadOnlyList<string?[]> innerBounds, bool detail, CancellationToken ct)
+    private async Task<RangeSummary> RequestAsync(int chunk, string?[]? lower, string?[]? upper, IReadOnlyList<string?[]> innerBounds, bool detail, IReadOnlyList<int>? wanted, CancellationToken ct)
     {
         var p = new SqlParameters();
         var summary = detail
-            ? ChunkSql.Detail(OriginTable, Subject.KeyColumns, Subject.Columns, TextColumns, lower, upper, p)
+            ? ChunkSql.Detail(OriginTable, Subject.KeyColumns, Subject.Columns, TextColumns, lower, upper, innerBounds, wanted, p)
             : ChunkSql.Buckets(OriginTable, Subject.KeyColumns, Subject.Columns, TextColumns, lower, upper, innerBounds, p);
         var rowCount = detail ? "o.n" : "(SELECT coalesce(sum(x), 0) FROM unnest(o.bn) AS x)";
         var sql = $"""
@@ -55,12 +56,13 @@ internal sealed class InStreamProbe : RangeProbe
                  s AS (SELECT pg_current_snapshot() AS snap),
                  request AS (
                      INSERT INTO navette.compare_request (run, chunk, subscription, schema_name, table_name, key_columns, columns, text_columns,
-                                                          lower_bound, upper_bound, bucket_bounds, detail, row_count, snap_xmin, snap_xmax, snap_xip, snap_lsn)
+                                                          lower_bound, upper_bound, bucket_bounds, wanted_buckets, detail, row_count, snap_xmin, snap_xmax, snap_xip, snap_lsn)
                      SELECT {p.Text(_run.ToString())}::uuid, {p.Add(chunk, NpgsqlDbType.Integer)}, {p.Text(Subject.Subscription)}, {p.Text(Subject.Schema)},
                             {p.Text(Subject.Table)}, {p.TextArray(Subject.KeyColumns)}, {p.TextArray(Subject.Columns)},
                             {p.Add(TextColumns, NpgsqlDbType.Array | NpgsqlDbType.Boolean)},
                             {(lower is null ? "NULL" : p.TextArray(lower))}, {(upper is null ? "NULL" : p.TextArray(upper))},
                             {(innerBounds.Count == 0 ? "NULL" : p.TextArray(innerBounds.SelectMany(b => b)))},
+                            {(wanted is null ? "NULL" : p.Add(wanted.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer))},
                             {p.Add(detail, NpgsqlDbType.Boolean)}, {rowCount}, pg_snapshot_xmin(s.snap), pg_snapshot_xmax(s.snap),
                             ARRAY(SELECT pg_snapshot_xip(s.snap)), pg_current_wal_lsn()
                        FROM o, s
@@ -77,7 +79,6 @@ internal sealed class InStreamProbe : RangeProbe
     private async Task<(RangeSummary Summary, int Unsettled)> AwaitResultAsync(int chunk, bool detail, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + _timeout;
-        var delay = TimeSpan.FromMilliseconds(10);
         var sql = detail
             ? "SELECT row_count, keys, hashes, unsettled FROM navette.compare_result WHERE run = $1 AND chunk = $2"
             : "SELECT buckets, bucket_rows, bucket_hashes, bucket_hashes2, unsettled FROM navette.compare_result WHERE run = $1 AND chunk = $2";
@@ -97,8 +98,7 @@ internal sealed class InStreamProbe : RangeProbe
                 throw new TimeoutException(
                     $"subscription {Subject.Subscription}: node {Subject.To} did not answer a compare request of {Subject.Name} within {_timeout.TotalSeconds:F0} s; " +
                     "the subscription must be streaming (is navette run running? see navette status for its lag)");
-            await Task.Delay(delay, ct);
-            if (delay < TimeSpan.FromMilliseconds(100)) delay *= 2;
+            await Markers.ResultSignal.WaitAsync(Target, ct);
         }
     }
 

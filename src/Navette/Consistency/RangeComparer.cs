@@ -13,7 +13,7 @@ internal interface IRangeProbe : IAsyncDisposable
     /// describe the same moment for some rows (changed in between), -1 when that cannot be told.
     /// </summary>
     Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper, IReadOnlyList<string?[]> innerBounds,
-        bool detail, CancellationToken ct);
+        bool detail, IReadOnlyList<int>? wanted, CancellationToken ct);
 
     /// <summary>Keys cutting the range in parts of about <paramref name="rowsPerPart"/> rows, read on the origin or the target.</summary>
     Task<List<string?[]>> BoundariesAsync(bool onOrigin, string?[]? lower, string?[]? upper, long rowsPerPart, CancellationToken ct);
@@ -24,8 +24,8 @@ internal interface IRangeProbe : IAsyncDisposable
 
 /// <summary>
 /// Compares one table by key ranges. The table is cut in buckets of about <see cref="CompareOptions.DetailRows"/> rows,
-/// probed <see cref="CompareOptions.SplitInto"/> at a time (one statement per side summarises every bucket of a range);
-/// a bucket that differs is listed row by row and its rows compared, or cut again if it turned out larger. A range that
+/// probed <see cref="CompareOptions.BucketsPerRange"/> at a time (one statement per side summarises every bucket of a range);
+/// the rows of the buckets that differ are listed (one request for the range) and compared, or a bucket cut again if it turned out larger. A range that
 /// changed between the two summaries is asked for again, then probed bucket by bucket. Several workers
 /// (<see cref="CompareOptions.Parallel"/>) probe ranges at once.
 /// </summary>
@@ -33,7 +33,9 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
 {
     /// <param name="Suspects">For a target that also takes writes: the differences earlier passes over the range found
     /// (each must show again to count), and <paramref name="Passes"/> how many passes found them.</param>
-    private sealed record Item(string?[]? Lower, string?[]? Upper, IReadOnlyList<string?[]> Inner, bool Detail, int Attempt, HashSet<string>? Suspects = null, int Passes = 0)
+    /// <param name="Wanted">For a detail request over a range cut in buckets: the buckets whose rows are listed.</param>
+    private sealed record Item(string?[]? Lower, string?[]? Upper, IReadOnlyList<string?[]> Inner, bool Detail, int Attempt, HashSet<string>? Suspects = null, int Passes = 0,
+        IReadOnlyList<int>? Wanted = null)
     {
         public string?[]? BucketLower(int b) => b == 0 ? Lower : Inner[b - 1];
         public string?[]? BucketUpper(int b) => b == Inner.Count ? Upper : Inner[b];
@@ -56,10 +58,11 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
                 result.OriginRows = rows;
                 result.Chunks = bounds.Count + 1;
                 string?[]? lower = null;
-                for (var i = 0; i <= bounds.Count; i += options.SplitInto)
+                var per = Math.Max(1, options.BucketsPerRange);
+                for (var i = 0; i <= bounds.Count; i += per)
                 {
-                    var inner = bounds.Skip(i).Take(options.SplitInto - 1).ToList();
-                    var upper = i + options.SplitInto - 1 < bounds.Count ? bounds[i + options.SplitInto - 1] : null;
+                    var inner = bounds.Skip(i).Take(per - 1).ToList();
+                    var upper = i + per - 1 < bounds.Count ? bounds[i + per - 1] : null;
                     Enqueue(new Item(lower, upper, inner, Detail: false, Attempt: 0));
                     lower = upper;
                 }
@@ -105,7 +108,7 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
 
     private async Task ProcessAsync(IRangeProbe probe, Item item, CancellationToken ct)
     {
-        var (ours, theirs, unsettled) = await probe.ProbeAsync(item.Lower, item.Upper, item.Inner, item.Detail, ct);
+        var (ours, theirs, unsettled) = await probe.ProbeAsync(item.Lower, item.Upper, item.Inner, item.Detail, item.Wanted, ct);
         var rows = Math.Max(ours.Rows, theirs.Rows);
         if (unsettled != 0)
         {
@@ -135,16 +138,30 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
         }
         if (!item.Detail)
         {
+            // The rows of the small differing buckets are listed by one request per range (a few, when many rows).
+            var wanted = new List<int>();
+            long wantedRows = 0;
             for (var b = 0; b <= item.Inner.Count; b++)
             {
                 var o = ours.Bucket(b);
                 var t = theirs.Bucket(b);
                 if (o == t) continue;
-                if (Math.Max(o.Rows, t.Rows) <= options.DetailRows)
-                    Enqueue(new Item(item.BucketLower(b), item.BucketUpper(b), [], Detail: true, Attempt: 0, item.Suspects, item.Passes));
-                else
-                    await SplitAsync(probe, item.BucketLower(b), item.BucketUpper(b), o.Rows >= t.Rows, Math.Max(o.Rows, t.Rows), item, ct);
+                var bucketRows = Math.Max(o.Rows, t.Rows);
+                if (bucketRows > options.DetailRows)
+                {
+                    await SplitAsync(probe, item.BucketLower(b), item.BucketUpper(b), o.Rows >= t.Rows, bucketRows, item, ct);
+                    continue;
+                }
+                if (wanted.Count > 0 && wantedRows + bucketRows > options.DetailMaxRows)
+                {
+                    EnqueueDetail(item, wanted);
+                    wanted = [];
+                    wantedRows = 0;
+                }
+                wanted.Add(b);
+                wantedRows += bucketRows;
             }
+            if (wanted.Count > 0) EnqueueDetail(item, wanted);
             return;
         }
         var found = ours.Diff(theirs);
@@ -160,6 +177,14 @@ internal sealed class RangeComparer(CompareSubject subject, CompareOptions optio
             return;
         }
         foreach (var d in found) _differences.Add(d);
+    }
+
+    private void EnqueueDetail(Item range, List<int> buckets)
+    {
+        if (buckets.Count == 1 || range.Inner.Count == 0)
+            Enqueue(new Item(range.BucketLower(buckets[0]), range.BucketUpper(buckets[0]), [], Detail: true, Attempt: 0, range.Suspects, range.Passes));
+        else
+            Enqueue(new Item(range.BucketLower(buckets[0]), range.BucketUpper(buckets[^1]), range.Inner, Detail: true, Attempt: 0, range.Suspects, range.Passes, buckets));
     }
 
     private Task SplitAsync(IRangeProbe probe, string?[]? lower, string?[]? upper, RangeSummary ours, RangeSummary theirs, Item parent, CancellationToken ct) =>

@@ -20,7 +20,7 @@ internal abstract class RangeProbe(CompareSubject subject, CompareOptions option
     protected virtual NpgsqlTransaction? OriginTransaction => null;
 
     public abstract Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper, IReadOnlyList<string?[]> innerBounds,
-        bool detail, CancellationToken ct);
+        bool detail, IReadOnlyList<int>? wanted, CancellationToken ct);
 
     /// <summary>Columns hashed through their text: decided on the origin and sent to the target, so both hash alike.</summary>
     protected bool[] TextColumns => _textColumns ??= ChunkSql.TextColumns(originTable, subject.Columns);
@@ -47,7 +47,7 @@ internal abstract class RangeProbe(CompareSubject subject, CompareOptions option
             return (estimate, await EvenIntegerBoundsAsync(estimate, rowsPerPart, ct));
         if (estimate <= options.ExactPlanningRows) return (estimate, await BoundariesAsync(true, null, null, rowsPerPart, ct));
         // A row sample gives boundaries near enough: parts only need to be of roughly even size.
-        const int samplesPerPart = 20;
+        const int samplesPerPart = 5;
         var percent = Math.Min(100.0, 100.0 * samplesPerPart / rowsPerPart);
         var p = new SqlParameters();
         await using var cmd = new NpgsqlCommand(ChunkSql.SampledKeys(originTable, subject.KeyColumns, percent, p), origin, OriginTransaction);
@@ -79,8 +79,10 @@ internal abstract class RangeProbe(CompareSubject subject, CompareOptions option
     private async Task<long> EstimateRowsAsync(CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("""
+            WITH r AS (SELECT to_regclass(format('%I.%I', $1::text, $2::text)) AS oid)
             SELECT CASE WHEN bool_or(c.reltuples < 0) THEN -1 ELSE coalesce(sum(c.reltuples), 0) END::int8
-              FROM pg_partition_tree(to_regclass(format('%I.%I', $1::text, $2::text))) t JOIN pg_class c ON c.oid = t.relid AND c.relkind <> 'p'
+              FROM r, pg_class c
+             WHERE c.relkind <> 'p' AND (c.oid = r.oid OR c.oid IN (SELECT t.relid FROM pg_partition_tree(r.oid) AS t))
             """, origin, OriginTransaction);
         cmd.Parameters.AddWithValue(subject.Schema);
         cmd.Parameters.AddWithValue(subject.Table);
@@ -93,13 +95,13 @@ internal abstract class RangeProbe(CompareSubject subject, CompareOptions option
 
     /// <summary>The range's summary on a node, by a plain read (in <paramref name="tx"/> when given).</summary>
     protected async Task<RangeSummary> SummarizeAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, TargetTable? table, string?[]? lower, string?[]? upper,
-        IReadOnlyList<string?[]> innerBounds, bool detail, CancellationToken ct)
+        IReadOnlyList<string?[]> innerBounds, bool detail, IReadOnlyList<int>? wanted, CancellationToken ct)
     {
         if (table is null || subject.Columns.Any(c => !table.Columns.ContainsKey(c)))
             return new RangeSummary(0, detail ? null : [], detail ? [] : null, detail ? [] : null);
         var p = new SqlParameters();
         var sql = detail
-            ? ChunkSql.Detail(table, subject.KeyColumns, subject.Columns, TextColumns, lower, upper, p)
+            ? ChunkSql.Detail(table, subject.KeyColumns, subject.Columns, TextColumns, lower, upper, innerBounds, wanted, p)
             : ChunkSql.Buckets(table, subject.KeyColumns, subject.Columns, TextColumns, lower, upper, innerBounds, p);
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
         cmd.Parameters.AddRange(p.List.ToArray());

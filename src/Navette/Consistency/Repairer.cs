@@ -29,6 +29,7 @@ internal sealed class Repairer(ILogger log)
         var skipped = new List<string>();
         await using var origin = await RangeProbe.OpenAsync(subject.OriginConnectionString, ct);
         await using var target = await RangeProbe.OpenAsync(subject.TargetConnectionString, ct);
+        await Markers.ResultSignal.ListenAsync(target, ct);
         var table = await TargetTable.LoadAsync(origin, null, subject.Schema, subject.Table, ct)
                     ?? throw new NavetteException($"table {subject.Name} does not exist on node {subject.From}");
         try
@@ -100,7 +101,7 @@ internal sealed class Repairer(ILogger log)
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"subscription {subject.Subscription}: node {subject.To} did not apply a repair of {subject.Name} within {timeout.TotalSeconds:F0} s; " +
                                            "the subscription must be streaming (is navette run running?)");
-            await Task.Delay(100, ct);
+            await Markers.ResultSignal.WaitAsync(target, ct);
         }
     }
 

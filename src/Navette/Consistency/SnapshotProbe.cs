@@ -35,10 +35,10 @@ internal sealed class SnapshotProbe : RangeProbe
     }
 
     public override async Task<(RangeSummary Origin, RangeSummary Target, int Unsettled)> ProbeAsync(string?[]? lower, string?[]? upper,
-        IReadOnlyList<string?[]> innerBounds, bool detail, CancellationToken ct)
+        IReadOnlyList<string?[]> innerBounds, bool detail, IReadOnlyList<int>? wanted, CancellationToken ct)
     {
-        var ours = await SummarizeAsync(Origin, _snapshot, OriginTable, lower, upper, innerBounds, detail, ct);
-        var theirs = await SummarizeAsync(Target, null, TargetTableOrNull, lower, upper, innerBounds, detail, ct);
+        var ours = await SummarizeAsync(Origin, _snapshot, OriginTable, lower, upper, innerBounds, detail, wanted, ct);
+        var theirs = await SummarizeAsync(Target, null, TargetTableOrNull, lower, upper, innerBounds, detail, wanted, ct);
         return (ours, theirs, 0);
     }
 
