@@ -56,6 +56,11 @@ internal static class NavetteCommand
         root.Subcommands.Add(RepairCommand());
         root.Subcommands.Add(ResyncCommand());
         root.Subcommands.Add(SequencesCommand());
+        root.Subcommands.Add(DdlCommands.Execute());
+        root.Subcommands.Add(DdlCommands.SkipDdl());
+        root.Subcommands.Add(RoleCommands.Switchover());
+        root.Subcommands.Add(RoleCommands.Failover());
+        root.Subcommands.Add(RoleCommands.Rejoin());
         root.Subcommands.Add(StandbyCommands.Create());
         root.Subcommands.Add(WalCommands.Archive(VerboseOption));
         root.Subcommands.Add(WalCommands.Restore(VerboseOption));
@@ -158,7 +163,7 @@ internal static class NavetteCommand
                 throw new NavetteException($"--http {listen}: {problem}; e.g. --http 127.0.0.1:9540");
             var secret = pr.GetValue(token) ?? (Environment.GetEnvironmentVariable("NAVETTE_HTTP_TOKEN") is { Length: > 0 } e ? e : null) ?? config.Monitoring.HttpToken;
             using var logs = CreateLogs(pr);
-            await new ReplicationDaemon(config, logs).RunAsync(new DaemonOptions(pr.GetValue(only), endpoint, secret), ct);
+            await new ReplicationDaemon(config, logs).RunAsync(new DaemonOptions(pr.GetValue(only), endpoint, secret, FollowConfig: true), ct);
             return ExitOk;
         }));
         return cmd;

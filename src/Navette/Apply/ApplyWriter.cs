@@ -61,7 +61,8 @@ internal sealed class ApplyWriter : IAsyncDisposable
     /// target's own synchronous standbys, and two nodes synchronous to each other would then wait for each other).
     /// </param>
     public static async Task<ApplyWriter> OpenAsync(string connectionString, string subscription, ILogger log, CancellationToken ct,
-        ConflictApplier? conflicts = null, bool asyncCommit = false, Markers.RecentTransactions? recent = null, bool synchronous = false)
+        ConflictApplier? conflicts = null, bool asyncCommit = false, Markers.RecentTransactions? recent = null, Ddl.DdlReplayer? ddl = null,
+        Sequences.SequenceFollower? sequences = null, bool synchronous = false)
     {
         if (asyncCommit && synchronous)
             throw new ArgumentException("a synchronous subscription commits synchronously", nameof(asyncCommit));
@@ -83,7 +84,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
             await conn.DisposeAsync();
             throw;
         }
-        var markers = recent is null ? null : new MarkerApplier(subscription, recent, new CompareSessions(connectionString, subscription, log), log);
+        var markers = recent is null ? null : new MarkerApplier(subscription, recent, new CompareSessions(connectionString, subscription, log), ddl, sequences, log);
         return new ApplyWriter(conn, subscription, conflicts, markers, log);
     }
 
@@ -185,7 +186,12 @@ internal sealed class ApplyWriter : IAsyncDisposable
                 {
                     // A compare or repair request: acted on here, after everything before it, instead of being written.
                     await FlushAsync(ct);
-                    if (_markers is not null) await _markers.HandleAsync(_conn, tx, c, ct);
+                    var outcome = _markers is null ? MarkerOutcome.Continue : await _markers.HandleAsync(_conn, tx, c, ct);
+                    if (outcome == MarkerOutcome.Continue) continue;
+                    // The schema changed: tables are looked up again (and a script's own row changes, which it made
+                    // again here, are not applied a second time).
+                    _targets.Clear();
+                    if (outcome == MarkerOutcome.SchemaChangedSkipRest) break;
                     continue;
                 }
                 var target = await TargetAsync(c.Relation, tx, ct);

@@ -37,10 +37,12 @@ internal sealed class ChangeStream : IAsyncDisposable
     /// <summary>
     /// Settings the walsender formats values with; the applier (and the copy) parse them with the same ones, so
     /// neither node's own defaults matter. xmloption=content accepts documents and fragments alike (with
-    /// "document" a fragment fails to load); lc_monetary=C makes money independent of the nodes' locales.
+    /// "document" a fragment fails to load); lc_monetary=C makes money independent of the nodes' locales. Navette's sessions
+    /// write on nodes kept read-only for their clients (see <see cref="Config.NodeConfig.WritableOption"/>).
     /// </summary>
     public const string SessionOptions =
-        "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c timezone=UTC -c xmloption=content -c lc_monetary=C";
+        "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c timezone=UTC -c xmloption=content -c lc_monetary=C "
+        + Config.NodeConfig.WritableOption;
 
     public static async Task<ChangeStream> OpenAsync(string connectionString, string subscription, IReadOnlyList<string> publications,
         bool forward, ILogger log, CancellationToken ct)

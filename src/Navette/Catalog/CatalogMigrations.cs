@@ -196,6 +196,138 @@ internal static class CatalogMigrations
             ALTER TABLE navette.compare_request ADD COLUMN wanted_buckets int[];
             COMMENT ON COLUMN navette.compare_request.wanted_buckets IS 'For a detail request cut at bucket_bounds: the buckets whose rows are listed (all when null).';
             """),
+        new(7, "role changes: fenced nodes", """
+            CREATE TABLE navette.fenced_node (
+                node              text PRIMARY KEY,
+                new_origin        text NOT NULL,
+                lost_subscription text NOT NULL,
+                sets              text[] NOT NULL,
+                divergence_lsn    pg_lsn NOT NULL,
+                fenced_at         timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE navette.fenced_node IS 'Origins lost at a failover, on every surviving node: what the new origin had applied of them (divergence_lsn, in the lost node''s WAL) and the subscription whose slot on the lost node still holds what came after, for navette rejoin.';
+            """),
+        new(8, "schema changes in the stream: navette execute and captured DDL", """
+            CREATE TABLE navette.ddl (
+                id            bigserial PRIMARY KEY,
+                kind          text NOT NULL CHECK (kind IN ('execute', 'auto')),
+                set_name      text,
+                command       text NOT NULL,
+                command_tags  text[] NOT NULL DEFAULT '{}',
+                object_types  text[] NOT NULL DEFAULT '{}',
+                object_schemas text[] NOT NULL DEFAULT '{}',
+                object_names  text[] NOT NULL DEFAULT '{}',
+                search_path   text NOT NULL,
+                role_name     text NOT NULL DEFAULT current_user,
+                xid           xid8 NOT NULL DEFAULT pg_current_xact_id(),
+                statement_at  timestamptz NOT NULL DEFAULT statement_timestamp(),
+                created_at    timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE navette.ddl IS 'In-stream marker: a schema change (a navette execute script for set_name, or a command captured by the event trigger with the objects it touched) replayed by every subscription it concerns where it arrives in the stream.';
+
+            CREATE TABLE navette.ddl_skip (
+                subscription text NOT NULL,
+                origin_node  text NOT NULL,
+                ddl_id       bigint NOT NULL,
+                skipped_at   timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (subscription, ddl_id)
+            );
+            COMMENT ON TABLE navette.ddl_skip IS 'Schema changes an operator told a subscription not to replay (navette skip-ddl).';
+
+            CREATE TABLE navette.ddl_publication (
+                publication  text NOT NULL,
+                schema_like  text NOT NULL,
+                table_like   text NOT NULL,
+                PRIMARY KEY (publication, schema_like, table_like)
+            );
+            COMMENT ON TABLE navette.ddl_publication IS 'The table patterns of the sets with ddl: auto this node sends (as LIKE patterns): a table created here that matches one joins its publication at once (kept by navette apply).';
+
+            CREATE FUNCTION navette.capture_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                r record;
+                tags text[] := '{}';
+                types text[] := '{}';
+                schemas text[] := '{}';
+                names text[] := '{}';
+                rel record;
+                p record;
+            BEGIN
+                -- navette execute scripts and replayed commands are carried by their own marker.
+                IF coalesce(current_setting('navette.ddl_replaying', true), '') = 'on' THEN RETURN; END IF;
+                IF TG_EVENT = 'sql_drop' THEN
+                    FOR r IN SELECT * FROM pg_event_trigger_dropped_objects() WHERE original AND NOT is_temporary LOOP
+                        CONTINUE WHEN r.schema_name IS NULL OR r.schema_name = 'navette';
+                        tags := tags || TG_TAG; types := types || r.object_type; schemas := schemas || r.schema_name;
+                        names := names || coalesce(r.object_name, r.address_names[array_upper(r.address_names, 1)]);
+                    END LOOP;
+                ELSE
+                    FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+                        CONTINUE WHEN r.in_extension OR r.schema_name IS NULL OR r.schema_name = 'navette' OR r.schema_name LIKE 'pg\_temp%';
+                        IF r.classid = 'pg_catalog.pg_class'::regclass THEN
+                            -- An index, a sequence or a column is the business of its table.
+                            SELECT n.nspname, coalesce(t.relname, c.relname) AS relname, c.relkind INTO rel
+                              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                              LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
+                              LEFT JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+                             WHERE c.oid = r.objid;
+                            CONTINUE WHEN NOT FOUND;
+                            IF r.command_tag = 'CREATE TABLE' AND rel.relkind IN ('r', 'p') AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits WHERE inhrelid = r.objid) THEN
+                                -- A new table matching a set's pattern is published from its first row: no gap to copy.
+                                PERFORM pg_catalog.set_config('navette.ddl_replaying', 'on', true);
+                                FOR p IN SELECT DISTINCT d.publication FROM navette.ddl_publication d
+                                          WHERE rel.nspname LIKE d.schema_like AND rel.relname LIKE d.table_like
+                                            AND EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = d.publication) LOOP
+                                    EXECUTE format('ALTER PUBLICATION %I ADD TABLE %I.%I', p.publication, rel.nspname, rel.relname);
+                                END LOOP;
+                                PERFORM pg_catalog.set_config('navette.ddl_replaying', 'off', true);
+                            END IF;
+                            tags := tags || r.command_tag; types := types || 'table'::text; schemas := schemas || rel.nspname::text; names := names || rel.relname::text;
+                        ELSE
+                            tags := tags || r.command_tag; types := types || r.object_type; schemas := schemas || r.schema_name; names := names || r.object_identity;
+                        END IF;
+                    END LOOP;
+                END IF;
+                IF cardinality(tags) = 0 THEN RETURN; END IF;
+                -- One query string can hold several commands (and a DROP fires both events): it is recorded once, with every object.
+                UPDATE navette.ddl SET command_tags = command_tags || tags, object_types = object_types || types,
+                                       object_schemas = object_schemas || schemas, object_names = object_names || names
+                 WHERE xid = pg_current_xact_id() AND statement_at = statement_timestamp() AND command = current_query() AND kind = 'auto';
+                IF NOT FOUND THEN
+                    INSERT INTO navette.ddl (kind, command, command_tags, object_types, object_schemas, object_names, search_path)
+                    VALUES ('auto', current_query(), tags, types, schemas, names, current_setting('search_path'));
+                END IF;
+            END
+            $$;
+            CREATE TABLE navette.sequence_values (
+                id            bigserial PRIMARY KEY,
+                schemas       text[] NOT NULL,
+                names         text[] NOT NULL,
+                last_values   bigint[] NOT NULL,
+                owner_schemas text[] NOT NULL,
+                owner_tables  text[] NOT NULL,
+                created_at    timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE navette.sequence_values IS 'In-stream marker: the last value of this node''s sequences (with the table owning each, if any); a subscription raises its target''s sequences of the sets it carries to them where it arrives.';
+
+            CREATE FUNCTION navette.raise_sequence(seq regclass, v bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+            DECLARE
+                lv bigint;
+                called boolean;
+                step bigint;
+            BEGIN
+                SELECT seqincrement INTO step FROM pg_catalog.pg_sequence WHERE seqrelid = seq;
+                EXECUTE format('SELECT last_value, is_called FROM %s', seq) INTO lv, called;
+                IF (step > 0 AND v > lv) OR (step < 0 AND v < lv) OR (v = lv AND NOT called) THEN
+                    PERFORM pg_catalog.setval(seq, v, true);
+                    RETURN true;
+                END IF;
+                RETURN false;
+            END
+            $$;
+            COMMENT ON FUNCTION navette.raise_sequence(regclass, bigint) IS 'Moves a sequence forward (in its own direction) to a value its origin used; never back.';
+
+            COMMENT ON FUNCTION navette.capture_ddl() IS 'Event trigger function of sets with ddl: auto: records each DDL command run on this node, with the objects it touched, as an in-stream marker (navette.ddl).';
+            """),
     ];
 
     internal static int LatestVersion => Steps[^1].Version;

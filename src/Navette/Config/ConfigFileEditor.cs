@@ -18,9 +18,18 @@ internal static class ConfigFileEditor
 
     public static string RemoveStandby(string text, string file, string name) => ReplaceEntry(text, file, "standbys", name, null);
 
-    /// <summary>Adds or replaces <c>nodes.NAME</c> as a one-line <c>NAME: { conninfo: "..." }</c>.</summary>
-    public static string SetNode(string text, string file, string name, string conninfo) =>
-        ReplaceEntry(text, file, "nodes", name, indent => $"{new string(' ', indent)}{name}: {{ conninfo: {Quoted(conninfo)} }}\n");
+    /// <summary>Adds or replaces <c>nodes.NAME</c> as a one-line <c>NAME: { conninfo: "..." }</c> (with <c>fenced: true</c> when fenced).</summary>
+    public static string SetNode(string text, string file, string name, string conninfo, bool fenced = false) =>
+        ReplaceEntry(text, file, "nodes", name, indent => $"{new string(' ', indent)}{name}: {{ conninfo: {Quoted(conninfo)}{(fenced ? ", fenced: true" : "")} }}\n");
+
+    /// <summary>
+    /// Adds or replaces <c>subscriptions.NAME</c> as one line: from, to, sets, and the keys that differ from their
+    /// defaults among initial_copy, forward, copy_schema and copy_workers.
+    /// </summary>
+    public static string SetSubscription(string text, string file, SubscriptionConfig sub) =>
+        ReplaceEntry(text, file, "subscriptions", sub.Name, indent => RenderSubscription(sub, indent));
+
+    public static string RemoveSubscription(string text, string file, string name) => ReplaceEntry(text, file, "subscriptions", name, null);
 
     public static string RemoveNode(string text, string file, string name) => ReplaceEntry(text, file, "nodes", name, null);
 
@@ -70,7 +79,7 @@ internal static class ConfigFileEditor
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new NavetteException($"{path} cannot be updated ({e.Message}); navette records standbys there, so it must be writable along with its folder");
+            throw new NavetteException($"{path} cannot be updated ({e.Message}); navette records standbys and role changes there, so it must be writable along with its folder");
         }
     }
 
@@ -195,6 +204,22 @@ internal static class ConfigFileEditor
         if (s.Delay is not null)
             Field("delay", Scalar(s.Delay));
         return sb.ToString();
+    }
+
+    private static string RenderSubscription(SubscriptionConfig s, int indent)
+    {
+        var sb = new StringBuilder();
+        sb.Append(new string(' ', indent)).Append(s.Name).Append(": { from: ").Append(Scalar(s.From)).Append(", to: ").Append(Scalar(s.To))
+          .Append(", sets: [").Append(string.Join(", ", s.Sets.Select(Scalar))).Append(']');
+        if (s.InitialCopy != SubscriptionConfig.DefaultInitialCopy)
+            sb.Append(", initial_copy: ").Append(s.InitialCopy ? "true" : "false");
+        if (s.Forward != SubscriptionConfig.DefaultForward)
+            sb.Append(", forward: ").Append(s.Forward ? "true" : "false");
+        if (s.CopySchema != SubscriptionConfig.DefaultCopySchema)
+            sb.Append(", copy_schema: ").Append(s.CopySchema ? "true" : "false");
+        if (s.CopyWorkers != SubscriptionConfig.DefaultCopyWorkers)
+            sb.Append(", copy_workers: ").Append(s.CopyWorkers.ToString(CultureInfo.InvariantCulture));
+        return sb.Append(" }\n").ToString();
     }
 
     /// <summary>A plain scalar when it reads back as the same string, else a double-quoted one.</summary>

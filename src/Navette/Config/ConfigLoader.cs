@@ -17,8 +17,8 @@ internal static partial class ConfigLoader
     public const int MaxNameLength = 40;
 
     private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions", "monitoring", "standbys"];
-    private static readonly string[] NodeKeys = ["conninfo"];
-    private static readonly string[] SetKeys = ["tables", "mesh", "conflicts", "priority", "conflict_window", "conflict_function", "synchronous_quorum"];
+    private static readonly string[] NodeKeys = ["conninfo", "fenced"];
+    private static readonly string[] SetKeys = ["tables", "mesh", "ddl", "conflicts", "priority", "conflict_window", "conflict_function", "synchronous_quorum"];
     private static readonly string[] TableEntryKeys = ["name", "conflicts", "priority", "conflict_window", "conflict_function"];
     private static readonly string[] MeshKeys = ["nodes", "initial_copy", "copy_workers", "copy_schema"];
     private static readonly string[] PolicyKeys = ["conflicts", "priority", "conflict_window", "conflict_function"];
@@ -212,6 +212,7 @@ internal static partial class ConfigLoader
                 }
 
                 MarkMultiMasterSets(sets, subscriptions);
+                CheckFencedNodes(nodes, subscriptions);
                 ValidateSynchronous(sets, subscriptions);
             }
 
@@ -231,6 +232,20 @@ internal static partial class ConfigLoader
             };
         }
 
+        /// <summary>A fenced node is out of the topology: no subscription reads from it or writes to it.</summary>
+        private void CheckFencedNodes(OrderedDictionary<string, NodeConfig> nodes, OrderedDictionary<string, SubscriptionConfig> subscriptions)
+        {
+            foreach (var node in nodes.Values.Where(n => n.Fenced))
+            {
+                foreach (var sub in subscriptions.Values.Where(s => s.From == node.Name || s.To == node.Name))
+                {
+                    Error(sub.Line, (sub.Generated ? $"the mesh of subscription '{sub.Name}'" : $"subscription '{sub.Name}'")
+                                    + $" uses node '{node.Name}', which is fenced (line {node.Line}): it left the topology at a failover and takes part "
+                                    + $"in no subscription until 'navette rejoin {node.Name}' brings it back");
+                }
+            }
+        }
+
         // ------------------------------------------------------------ sections
 
         private void ValidateNodes(YamlTreeScalar sectionKey, YamlTreeNode section, OrderedDictionary<string, NodeConfig> nodes)
@@ -246,6 +261,7 @@ internal static partial class ConfigLoader
                 var name = nameKey.Value;
                 var owner = $"node '{name}'";
                 var connInfo = string.Empty;
+                var fenced = false;
                 if (value is YamlTreeScalar { IsNull: true })
                 {
                     Error(nameKey.Line, $"{owner}: 'conninfo' is required");
@@ -257,6 +273,7 @@ internal static partial class ConfigLoader
                 else
                 {
                     var fields = ReadFields(mapping, NodeKeys, owner);
+                    fenced = Boolean(fields, "fenced", owner, false);
                     if (!fields.TryGetValue("conninfo", out var field))
                     {
                         Error(nameKey.Line, $"{owner}: 'conninfo' is required");
@@ -279,7 +296,7 @@ internal static partial class ConfigLoader
                     }
                 }
 
-                nodes.Add(name, new NodeConfig(name, connInfo, nameKey.Line));
+                nodes.Add(name, new NodeConfig(name, connInfo, nameKey.Line) { Fenced = fenced });
             }
         }
 
@@ -291,6 +308,7 @@ internal static partial class ConfigLoader
                 var owner = $"set '{name}'";
                 var tables = new List<TablePattern>();
                 var tablePolicies = new List<TablePolicy>();
+                var ddl = DdlMode.Execute;
                 MeshConfig? mesh = null;
                 ConflictPolicy? policy = null;
                 int? quorum = null;
@@ -311,6 +329,15 @@ internal static partial class ConfigLoader
                     {
                         quorum = Integer(fields, "synchronous_quorum", owner, 1, 1000, null);
                         quorumLine = LineOf(quorumField);
+                    }
+
+                    if (Text(fields, "ddl", owner) is { } ddlText)
+                    {
+                        DdlMode? parsed = ddlText switch { "auto" => DdlMode.Auto, "execute" => DdlMode.Execute, "none" => DdlMode.None, _ => null };
+                        if (parsed is { } known)
+                            ddl = known;
+                        else
+                            Error(LineOf(fields["ddl"]), $"{owner}: ddl '{ddlText}' is not one of auto (DDL run on the origin is captured and replayed), execute (only through navette execute, the default), none");
                     }
                     if (fields.TryGetValue("mesh", out var meshField))
                     {
@@ -380,7 +407,7 @@ internal static partial class ConfigLoader
 
                 sets.Add(name, new SetConfig(name, tables, nameKey.Line)
                 {
-                    Mesh = mesh, Conflicts = policy, TablePolicies = tablePolicies, SynchronousQuorum = quorum, SynchronousQuorumLine = quorumLine,
+                    Mesh = mesh, Conflicts = policy, TablePolicies = tablePolicies, Ddl = ddl, SynchronousQuorum = quorum, SynchronousQuorumLine = quorumLine,
                 });
             }
         }

@@ -31,6 +31,18 @@ internal sealed record NavetteConfig(
 /// <summary>A PostgreSQL node. <see cref="ConnInfo"/> is the libpq conninfo exactly as written in the file.</summary>
 internal sealed record NodeConfig(string Name, string ConnInfo, int Line)
 {
+    /// <summary>
+    /// <c>fenced: true</c>: the node left the topology at a failover (its transactions after that point never reached the
+    /// others). It takes part in no subscription; navette keeps it read-only whenever it sees it, until <c>navette rejoin</c>.
+    /// </summary>
+    public bool Fenced { get; init; }
+
+    /// <summary>
+    /// Startup option of every navette session: a node kept read-only for its clients (an old origin after a switchover,
+    /// a fenced node) still takes navette's own writes (applied changes, catalog, markers).
+    /// </summary>
+    public const string WritableOption = "-c default_transaction_read_only=off";
+
     /// <summary>The conninfo with any password replaced by <c>********</c>; safe for logs and error messages.</summary>
     public string RedactedConnInfo => global::Navette.Config.ConnInfo.Redact(ConnInfo);
 
@@ -39,12 +51,16 @@ internal sealed record NodeConfig(string Name, string ConnInfo, int Line)
     /// pooling: navette's connections are long-lived (streams, apply sessions) or one-shot (apply, status, wait),
     /// and a pooled connection that outlived a restart of its node would fail the next command that takes it.
     /// </summary>
-    public string ToNpgsqlConnectionString() =>
-        new Npgsql.NpgsqlConnectionStringBuilder(global::Navette.Config.ConnInfo.ToNpgsql(ConnInfo)) { Pooling = false }.ConnectionString;
+    public string ToNpgsqlConnectionString()
+    {
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(global::Navette.Config.ConnInfo.ToNpgsql(ConnInfo)) { Pooling = false };
+        b.Options = string.IsNullOrWhiteSpace(b.Options) ? WritableOption : b.Options + " " + WritableOption;
+        return b.ConnectionString;
+    }
 
     /// <summary>Never prints the password (records print every property by default).</summary>
     public override string ToString() =>
-        $"NodeConfig {{ Name = {Name}, ConnInfo = {RedactedConnInfo}, Line = {Line} }}";
+        $"NodeConfig {{ Name = {Name}, ConnInfo = {RedactedConnInfo}, Line = {Line}{(Fenced ? ", Fenced = True" : "")} }}";
 }
 
 /// <summary>A named group of tables (exact names or glob patterns) replicated together.</summary>
@@ -52,6 +68,9 @@ internal sealed record SetConfig(string Name, IReadOnlyList<TablePattern> Tables
 {
     /// <summary>The nodes that all write this set and replicate it to each other (<c>mesh:</c>), or null.</summary>
     public MeshConfig? Mesh { get; init; }
+
+    /// <summary>How schema changes reach the set's replicas (<c>ddl:</c>; <see cref="DdlMode.Execute"/> unless given).</summary>
+    public DdlMode Ddl { get; init; } = DdlMode.Execute;
 
     /// <summary>The set's conflict policy as written (<c>conflicts:</c>), or null when the file gives none.</summary>
     public Conflicts.ConflictPolicy? Conflicts { get; init; }

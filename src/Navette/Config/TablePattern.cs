@@ -35,6 +35,9 @@ internal sealed record TablePattern(string Schema, string Table, string Text, in
         return PartMatches(Schema, SchemaQuoted, schema) && PartMatches(Table, TableQuoted, table);
     }
 
+    /// <summary>True when the pattern's schema part matches <paramref name="schema"/> (its tables may live there).</summary>
+    public bool MatchesSchema(string schema) => PartMatches(Schema, SchemaQuoted, schema);
+
     /// <summary>The SQL form <c>"schema"."table"</c>, for exact (non-pattern) entries only.</summary>
     public string ToSqlName()
     {

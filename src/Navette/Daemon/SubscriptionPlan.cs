@@ -14,6 +14,9 @@ internal sealed record SubscriptionPlan(
     bool Forward,
     int CopyWorkers)
 {
+    /// <summary>The sets the subscription carries (their tables and how their schema changes are replayed).</summary>
+    public IReadOnlyList<Config.SetConfig> Sets { get; init; } = [];
+
     /// <summary>The tables' conflict policies, or null when the subscription applies without conflict detection.</summary>
     public ConflictRules? Conflicts { get; init; }
 

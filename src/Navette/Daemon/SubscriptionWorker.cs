@@ -154,7 +154,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             ? new ConflictApplier(plan.Name, plan.FromNode, rules, new OriginMap(plan.ToNode, plan.SubscriptionOrigins), plan.TargetConnectionString, log)
             : null;
         var recent = new RecentTransactions();
-        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent, plan.Synchronous);
+        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent,
+            new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, log), new Sequences.SequenceFollower(plan.Name, plan.Sets, log), plan.Synchronous);
         NpgsqlLogSequenceNumber start;
         await using (var conn = new NpgsqlConnection(plan.TargetConnectionString))
         {

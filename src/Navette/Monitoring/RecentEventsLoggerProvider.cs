@@ -9,15 +9,22 @@ namespace Navette.Monitoring;
 /// </summary>
 internal sealed class RecentEventsLoggerProvider(RecentEvents events, IReadOnlySet<string> subscriptions) : ILoggerProvider
 {
+    private volatile Target _target = new(events, subscriptions);
+
+    private sealed record Target(RecentEvents Events, IReadOnlySet<string> Subscriptions);
+
+    /// <summary>Sends what is logged from now on to another monitor (the daemon restarted its workers for a changed file).</summary>
+    public void Retarget(RecentEvents events, IReadOnlySet<string> subscriptions) => _target = new Target(events, subscriptions);
+
     public ILogger CreateLogger(string categoryName)
     {
         var sub = categoryName.StartsWith("navette.", StringComparison.Ordinal) ? categoryName["navette.".Length..] : null;
-        return new EventLogger(events, sub is not null && subscriptions.Contains(sub) ? sub : null, categoryName.StartsWith("navette", StringComparison.Ordinal));
+        return new EventLogger(this, sub, categoryName.StartsWith("navette", StringComparison.Ordinal));
     }
 
     public void Dispose() { }
 
-    private sealed class EventLogger(RecentEvents events, string? subscription, bool ours) : ILogger
+    private sealed class EventLogger(RecentEventsLoggerProvider provider, string? category, bool ours) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
@@ -26,7 +33,9 @@ internal sealed class RecentEventsLoggerProvider(RecentEvents events, IReadOnlyS
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             if (!IsEnabled(logLevel)) return;
-            events.Add(logLevel >= LogLevel.Error ? RecentEvents.Error : RecentEvents.Warning, subscription, formatter(state, exception));
+            var (events, subscriptions) = provider._target;
+            events.Add(logLevel >= LogLevel.Error ? RecentEvents.Error : RecentEvents.Warning,
+                category is not null && subscriptions.Contains(category) ? category : null, formatter(state, exception));
         }
     }
 }

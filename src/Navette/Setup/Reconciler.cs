@@ -10,8 +10,14 @@ namespace Navette.Setup;
 /// <summary>
 /// <c>navette apply</c>: brings every node to what the file declares. Checks everything first and reports every
 /// problem at once; changes nothing until all checks pass; running it twice changes nothing the second time.
+/// Fenced nodes (<c>fenced: true</c>) are only kept read-only, when they answer.
 /// </summary>
-internal sealed class Reconciler(NavetteConfig config, ILogger log)
+/// <param name="additive">
+/// Only adds what the file declares (role changes prepare the new subscriptions while the old ones still run): leaves
+/// slots, origins, registrations and publications of subscriptions no longer in the file alone, and creates no slot for
+/// a new subscription without initial copy (the role change creates it at the exact point it needs).
+/// </param>
+internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additive = false)
 {
     private readonly List<string> _problems = new();
     private readonly List<string> _actions = new();
@@ -55,10 +61,15 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 await ReconcilePublicationsAsync(name, conn, ct);
             foreach (var sub in config.Subscriptions.Values)
                 await ReconcileSubscriptionAsync(sub, conns[sub.From], conns[sub.To], ct);
-            foreach (var (name, conn) in conns)
-                await DropOrphansAsync(name, conn, ct);
-            // Last: once listed, an origin's commits wait for the subscription, so everything it needs comes first.
-            _actions.AddRange(await _synchronous.ReconcileAsync(conns, ct));
+            if (!additive)
+                foreach (var (name, conn) in conns)
+                    await DropOrphansAsync(name, conn, ct);
+            _actions.AddRange(await DdlCaptureSetup.ReconcileAsync(config, conns, ct));
+            _actions.AddRange(await Roles.Fencing.EnforceAsync(config, log, ct));
+            // Last: once listed, an origin's commits wait for the subscription, so everything it needs comes first. Not while
+            // a role change prepares subscriptions beside the running ones: its final, complete apply sets them.
+            if (!additive)
+                _actions.AddRange(await _synchronous.ReconcileAsync(conns, ct));
             return _actions;
         }
         finally
@@ -70,7 +81,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
     /// <summary>Opens one connection per node; a node that cannot be reached is a problem, and the others are still checked.</summary>
     private async Task<Dictionary<string, NpgsqlConnection>> ConnectAllAsync(CancellationToken ct)
     {
-        var tasks = config.Nodes.Values.Select(async node =>
+        var tasks = config.Nodes.Values.Where(n => !n.Fenced).Select(async node =>
         {
             var conn = new NpgsqlConnection(node.ToNpgsqlConnectionString());
             try
@@ -124,6 +135,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 if (!role.Super && !role.Replication)
                     _problems.Add($"node {name}: role {conn.UserName} can neither create replication slots nor stream; ALTER ROLE {Sql.Ident(conn.UserName!)} REPLICATION (or connect as a superuser)");
                 tablesByNode[name] = await NodeInspector.TablesAsync(conn, ct);
+                _sequences[name] = await NodeInspector.SequencesAsync(conn, ct);
             }
             if (incoming.TryGetValue(name, out var receives))
             {
@@ -183,6 +195,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
         }
 
         await CheckExistingStateAsync(conns, superusers, ct);
+        DdlCaptureSetup.Check(config, superusers, conns, _problems);
         _multiMaster = new MultiMasterSetup(config, _resolved);
         await _multiMaster.CheckAsync(conns, _problems, ct);
         await _synchronous.CheckAsync(conns, _problems, ct);
@@ -225,6 +238,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             }
         }
 
+        if (additive) return;
         // A removed subscription's replication origin cannot be dropped while an apply session still holds it.
         foreach (var (node, conn) in conns.Where(c => superusers.Contains(c.Key)))
         {
@@ -252,6 +266,9 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
     private string ActiveOrphanSlot(string node, string slot) =>
         $"node {node}: slot {slot} belongs to a subscription no longer in {config.SourcePath} but is still streaming; stop navette run, then apply again";
 
+    /// <summary>Each origin's sequences (schema, name): a set may list them; they travel as sequence markers, not in publications.</summary>
+    private readonly Dictionary<string, List<(string Schema, string Name)>> _sequences = new(StringComparer.Ordinal);
+
     private List<SourceTable> ResolveSet(string node, NpgsqlConnection conn, SetConfig set, List<SourceTable> available)
     {
         var result = new List<SourceTable>();
@@ -260,6 +277,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
             var matches = available.Where(t => pattern.Matches(t.Schema, t.Name)).ToList();
             if (matches.Count == 0)
             {
+                if (_sequences.TryGetValue(node, out var sequences) && sequences.Any(s => pattern.Matches(s.Schema, s.Name)))
+                    continue;
                 if (pattern.IsPattern)
                     log.LogWarning("{File}:{Line}: pattern {Pattern} of set {Set} matches no table on node {Node}", config.SourcePath, pattern.Line, pattern.Text, set.Name, node);
                 else
@@ -335,6 +354,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 _actions.Add($"node {node}: publication {pub} now has {tables.Count} table(s) (+{desired.Except(current).Count()} -{current.Except(desired).Count()})");
             }
         }
+        if (additive) return;
         var keep = wanted.Select(w => Sql.PublicationName(w.Key.Set)).ToHashSet();
         foreach (var pub in await NodeInspector.StringsAsync(conn, "SELECT pubname FROM pg_publication WHERE pubname LIKE 'navette\\_%'", ct))
         {
@@ -407,6 +427,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log)
                 return; // the worker creates the slot together with the snapshot it copies under
             if (!sub.InitialCopy && state == "streaming" && !await NodeInspector.HasProgressAsync(to, origin, ct))
             {
+                if (additive) return;
                 await ExecAsync(from, $"SELECT pg_create_logical_replication_slot({Sql.Literal(slot)}, 'pgoutput')", ct);
                 _actions.Add($"node {sub.From}: slot {slot} created (streaming starts from now, no initial copy)");
                 return;

@@ -234,7 +234,7 @@ public class ConfigLoaderTests
     public void Unknown_key_in_node()
     {
         AssertError("nodes:\n  paris:\n    conninfo: host=a\n    conifo: host=b\n", 4,
-            "unknown key 'conifo' in node 'paris'; allowed: conninfo; did you mean 'conninfo'?");
+            "unknown key 'conifo' in node 'paris'; allowed: conninfo, fenced; did you mean 'conninfo'?");
     }
 
     [Fact]
@@ -243,9 +243,20 @@ public class ConfigLoaderTests
         Assert.Equal(
             [
                 new ConfigError(File, 6, "set 'shop': 'tables' is required"),
-                new ConfigError(File, 7, "unknown key 'table' in set 'shop'; allowed: tables, mesh, conflicts, priority, conflict_window, conflict_function, synchronous_quorum; did you mean 'tables'?"),
+                new ConfigError(File, 7, "unknown key 'table' in set 'shop'; allowed: tables, mesh, ddl, conflicts, priority, conflict_window, conflict_function, synchronous_quorum; did you mean 'tables'?"),
             ],
             Errors(Nodes + "\nsets:\n  shop:\n    table: [public.a]\n"));
+    }
+
+    [Fact]
+    public void Ddl_mode_must_be_known()
+    {
+        Assert.Equal(
+            [new ConfigError(File, 7, "set 'shop': ddl 'always' is not one of auto (DDL run on the origin is captured and replayed), execute (only through navette execute, the default), none")],
+            Errors(Nodes + "\nsets:\n  shop: { tables: [public.a],\n    ddl: always }\n"));
+        var config = ConfigLoader.Parse(Nodes + "\nsets:\n  shop: { tables: [public.a], ddl: auto }\n  other: { tables: [public.b] }\n", File);
+        Assert.Equal(DdlMode.Auto, config.Sets["shop"].Ddl);
+        Assert.Equal(DdlMode.Execute, config.Sets["other"].Ddl);
     }
 
     [Fact]

@@ -85,7 +85,7 @@ public sealed class SynchronousReplicationTests(ITestOutputHelper output)
             """);
         await h.ApplyAsync();
         Assert.Equal("ANY 1 (navette_to_r1, navette_to_r2)", await StandbyNamesAsync(h["origin"]));
-        h.StartDaemon(new DaemonOptions { RetryBackoff = (TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)) });
+        h.StartDaemon(retryBackoff: (TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)));
         await Eventually.TrueAsync(async () => await h["origin"].ScalarAsync<long>(
             "SELECT count(*) FROM pg_stat_replication WHERE application_name IN ('navette_to_r1', 'navette_to_r2') AND sync_state = 'quorum'") == 2,
             TimeSpan.FromSeconds(60), "both walsenders in the quorum");
@@ -141,7 +141,7 @@ public sealed class SynchronousReplicationTests(ITestOutputHelper output)
               to_replica: { from: origin, to: replica, sets: [shop], initial_copy: false, synchronous: true, degrade_after: 3s }
             """);
         await h.ApplyAsync();
-        h.StartDaemon(new DaemonOptions { RetryBackoff = (TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)) });
+        h.StartDaemon(retryBackoff: (TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)));
         await WaitSynchronousAsync(h["origin"], "to_replica");
         await InsertAsync(h["origin"], 1);
         Assert.True(await HasRowAsync(h["replica"], 1));

@@ -32,7 +32,7 @@ public sealed class ZeroLossTests(ITestOutputHelper output)
             """);
         await h.ApplyAsync();
         // The worker reconnects within a tenth of a second of the origin's restart rather than after its usual 1 s.
-        h.StartDaemon(new DaemonOptions { RetryBackoff = (TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100)) });
+        h.StartDaemon(retryBackoff: (TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100)));
         await WaitSynchronousAsync(h["origin"], "to_replica");
 
         var origin = h["origin"];
