@@ -210,7 +210,7 @@ internal static class CatalogMigrations
         new(8, "schema changes in the stream: navette execute and captured DDL", """
             CREATE TABLE navette.ddl (
                 id            bigserial PRIMARY KEY,
-                kind          text NOT NULL CHECK (kind IN ('execute', 'auto')),
+                kind          text NOT NULL CHECK (kind IN ('execute', 'auto', 'join')),
                 set_name      text,
                 command       text NOT NULL,
                 command_tags  text[] NOT NULL DEFAULT '{}',
@@ -224,6 +224,17 @@ internal static class CatalogMigrations
                 created_at    timestamptz NOT NULL DEFAULT now()
             );
             COMMENT ON TABLE navette.ddl IS 'In-stream marker: a schema change (a navette execute script for set_name, or a command captured by the event trigger with the objects it touched) replayed by every subscription it concerns where it arrives in the stream.';
+
+            CREATE TABLE navette.table_join (
+                subscription text NOT NULL,
+                schema_name  text NOT NULL,
+                table_name   text NOT NULL,
+                skip_until   pg_lsn NOT NULL,
+                rows_copied  bigint NOT NULL,
+                joined_at    timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (subscription, schema_name, table_name)
+            );
+            COMMENT ON TABLE navette.table_join IS 'Tables that joined a running subscription: copied under a snapshot taken at skip_until, so the stream''s changes to them up to there are already in the copy and passed over.';
 
             CREATE TABLE navette.ddl_skip (
                 subscription text NOT NULL,

@@ -154,14 +154,17 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             ? new ConflictApplier(plan.Name, plan.FromNode, rules, new OriginMap(plan.ToNode, plan.SubscriptionOrigins), plan.TargetConnectionString, log)
             : null;
         var recent = new RecentTransactions();
-        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent,
-            new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, log), new Sequences.SequenceFollower(plan.Name, plan.Sets, log), plan.Synchronous);
         NpgsqlLogSequenceNumber start;
+        JoinedTables joined;
         await using (var conn = new NpgsqlConnection(plan.TargetConnectionString))
         {
             await conn.OpenAsync(ct);
             start = await ApplyWriter.ReadProgressAsync(conn, plan.Name, ct);
+            joined = await JoinedTables.LoadAsync(conn, plan.Name, start, ct);
         }
+        var ddl = new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, new TableJoiner(plan.Name, plan.SourceConnectionString, joined, log), log);
+        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent,
+            ddl, new Sequences.SequenceFollower(plan.Name, plan.Sets, log), plan.Synchronous);
         await using var stream = await ChangeStream.OpenAsync(plan.SourceConnectionString, plan.Name, plan.Publications, plan.Forward, log, ct);
         recent.Restart(start);
         log.LogInformation("subscription {Subscription}: streaming {From} -> {To} from {Lsn}", plan.Name, plan.FromNode, plan.ToNode, start);
@@ -181,7 +184,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             try { await stream.RunAsync(start, channel.Writer, stopRead.Token); channel.Writer.TryComplete(); }
             catch (Exception e) { channel.Writer.TryComplete(e); throw; }
         }, CancellationToken.None);
-        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, recent, stopApply.Token), CancellationToken.None);
+        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, recent, joined, stopApply.Token), CancellationToken.None);
         var watcher = Task.Run(() => WatchAsync(stream, stopApply.Token), CancellationToken.None);
         var resender = plan.Conflicts is null ? Task.CompletedTask : Task.Run(() => ResendLoopAsync(stopApply.Token), CancellationToken.None);
 
@@ -240,7 +243,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
         }
     }
 
-    private async Task ApplyLoopAsync(ChannelReader<SourceTransaction> input, ApplyWriter writer, ChangeStream stream, RecentTransactions recent, CancellationToken ct)
+    private async Task ApplyLoopAsync(ChannelReader<SourceTransaction> input, ApplyWriter writer, ChangeStream stream, RecentTransactions recent,
+        JoinedTables joined, CancellationToken ct)
     {
         var batch = new List<SourceTransaction>(MaxTransactionsPerBatch);
         var clock = Stopwatch.StartNew();
@@ -256,6 +260,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             while (batch.Count < limit && changes < MaxChangesPerBatch && bytes < MaxBytesPerBatch && (carried ?? (input.TryRead(out var read) ? read : null)) is { } tx)
             {
                 carried = null;
+                joined.Filter(tx);
                 // A compare or repair request is applied alone, once everything before it has committed.
                 if (MarkerTables.HasAction(tx))
                 {

@@ -82,7 +82,7 @@ internal static class NodeInspector
     public static async Task<List<(string Name, bool Active)>> NavetteSlotsAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
-            "SELECT slot_name, active FROM pg_replication_slots WHERE slot_name LIKE 'navette\\_%' AND database = current_database()", conn);
+            "SELECT slot_name, active FROM pg_replication_slots WHERE slot_name LIKE 'navette\\_%' AND database = current_database() AND NOT temporary", conn);
         var result = new List<(string, bool)>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) result.Add((r.GetString(0), r.GetBoolean(1)));

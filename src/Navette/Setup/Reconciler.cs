@@ -350,8 +350,29 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
             }
             if (!current.SetEquals(desired))
             {
-                await ExecAsync(conn, $"ALTER PUBLICATION {Sql.Ident(pub)} SET TABLE {list}", ct);
-                _actions.Add($"node {node}: publication {pub} now has {tables.Count} table(s) (+{desired.Except(current).Count()} -{current.Except(desired).Count()})");
+                var added = desired.Except(current).Where(t => t.Item1 != Markers.MarkerTables.Schema).ToList();
+                // Tables joining a one-way set: in the same transaction, a marker telling the subscriptions reading it
+                // to copy them where it arrives, then stream them (a mesh member's tables are its own business).
+                var join = added.Count > 0 && !config.Sets[set].MultiMaster && current.Contains((Markers.MarkerTables.Schema, Markers.MarkerTables.Ddl));
+                await using (var tx = await conn.BeginTransactionAsync(ct))
+                {
+                    await using (var alter = new NpgsqlCommand($"ALTER PUBLICATION {Sql.Ident(pub)} SET TABLE {list}", conn, tx))
+                        await alter.ExecuteNonQueryAsync(ct);
+                    if (join)
+                    {
+                        await using var marker = new NpgsqlCommand("""
+                            INSERT INTO navette.ddl (kind, set_name, command, object_types, object_schemas, object_names, search_path)
+                            VALUES ('join', $1, '', array_fill('table'::text, ARRAY[cardinality($2::text[])]), $2, $3, current_setting('search_path'))
+                            """, conn, tx);
+                        marker.Parameters.AddWithValue(set);
+                        marker.Parameters.AddWithValue(added.Select(t => t.Item1).ToArray());
+                        marker.Parameters.AddWithValue(added.Select(t => t.Item2).ToArray());
+                        await marker.ExecuteNonQueryAsync(ct);
+                    }
+                    await tx.CommitAsync(ct);
+                }
+                _actions.Add($"node {node}: publication {pub} now has {tables.Count} table(s) (+{desired.Except(current).Count()} -{current.Except(desired).Count()})" +
+                             (join ? $"; {string.Join(", ", added.Select(t => Sql.Qualified(t.Item1, t.Item2)))} copied by each subscription reading it, then streamed" : ""));
             }
         }
         if (additive) return;
