@@ -55,10 +55,17 @@ internal sealed class ApplyWriter : IAsyncDisposable
     /// (<see cref="ReadProgressAsync"/> with flush), so a crash of the target never loses what the origin was told is safe.
     /// </param>
     /// <param name="recent">The transactions this stream applied, which compare and repair requests are checked against.</param>
+    /// <param name="synchronous">
+    /// The origin waits for this subscription: every commit flushes its WAL locally before the position is confirmed
+    /// (<c>synchronous_commit = local</c>, whatever the target's default: not <c>on</c>, which would also wait for the
+    /// target's own synchronous standbys, and two nodes synchronous to each other would then wait for each other).
+    /// </param>
     public static async Task<ApplyWriter> OpenAsync(string connectionString, string subscription, ILogger log, CancellationToken ct,
         ConflictApplier? conflicts = null, bool asyncCommit = false, Markers.RecentTransactions? recent = null, Ddl.DdlReplayer? ddl = null,
-        Sequences.SequenceFollower? sequences = null)
+        Sequences.SequenceFollower? sequences = null, bool synchronous = false)
     {
+        if (asyncCommit && synchronous)
+            throw new ArgumentException("a synchronous subscription commits synchronously", nameof(asyncCommit));
         var conn = new NpgsqlConnection(ApplyConnectionString(connectionString, subscription));
         await conn.OpenAsync(ct);
         try
@@ -66,7 +73,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
             // Generic plans: the statements are key lookups whose plan does not depend on the values, and a
             // REPLICA IDENTITY FULL match on a wide table costs far more to plan than to run.
             await using (var role = new NpgsqlCommand("SET session_replication_role = replica; SET plan_cache_mode = force_generic_plan"
-                                                       + (asyncCommit ? "; SET synchronous_commit = off" : ""), conn))
+                                                       + (asyncCommit ? "; SET synchronous_commit = off" : synchronous ? "; SET synchronous_commit = local" : ""), conn))
                 await role.ExecuteNonQueryAsync(ct);
             await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", conn);
             cmd.Parameters.AddWithValue(Sql.OriginName(subscription));

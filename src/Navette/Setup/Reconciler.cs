@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Navette.Catalog;
 using Navette.Config;
+using Navette.Synchronous;
 using Npgsql;
 
 namespace Navette.Setup;
@@ -28,6 +29,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
     private readonly Dictionary<string, SchemaCopyPlan> _schemaCopies = new();
 
     private MultiMasterSetup? _multiMaster;
+
+    private readonly SynchronousSetup _synchronous = new(config, log);
 
     public IReadOnlyList<string> Actions => _actions;
 
@@ -63,6 +66,10 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
                     await DropOrphansAsync(name, conn, ct);
             _actions.AddRange(await DdlCaptureSetup.ReconcileAsync(config, conns, ct));
             _actions.AddRange(await Roles.Fencing.EnforceAsync(config, log, ct));
+            // Last: once listed, an origin's commits wait for the subscription, so everything it needs comes first. Not while
+            // a role change prepares subscriptions beside the running ones: its final, complete apply sets them.
+            if (!additive)
+                _actions.AddRange(await _synchronous.ReconcileAsync(conns, ct));
             return _actions;
         }
         finally
@@ -191,6 +198,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
         DdlCaptureSetup.Check(config, superusers, conns, _problems);
         _multiMaster = new MultiMasterSetup(config, _resolved);
         await _multiMaster.CheckAsync(conns, _problems, ct);
+        await _synchronous.CheckAsync(conns, _problems, ct);
 
         // Try each copy_schema plan in a transaction that is rolled back: what the target refuses is a problem now,
         // not a half-applied change later.
