@@ -196,6 +196,7 @@ internal static class CatalogMigrations
             ALTER TABLE navette.compare_request ADD COLUMN wanted_buckets int[];
             COMMENT ON COLUMN navette.compare_request.wanted_buckets IS 'For a detail request cut at bucket_bounds: the buckets whose rows are listed (all when null).';
             """),
+        // 6 was reserved for synchronous replication, which needed no catalog change: it is never used.
         new(7, "role changes: fenced nodes", """
             CREATE TABLE navette.fenced_node (
                 node              text PRIMARY KEY,
