@@ -8,10 +8,11 @@ internal static class StatusTable
 {
     public static void Write(TextWriter w, IReadOnlyList<SubscriptionStatus> rows)
     {
-        var header = new[] { "SUBSCRIPTION", "FROM", "TO", "STATE", "LAG", "LAG S", "LAST COMMIT (UTC)", "ROWS/S", "ROWS", "WAL RETAINED" };
+        var header = new[] { "SUBSCRIPTION", "FROM", "TO", "STATE", "SYNC", "LAG", "LAG S", "LAST COMMIT (UTC)", "ROWS/S", "ROWS", "WAL RETAINED" };
         var table = rows.Select(r => new[]
         {
             r.Name, r.From, r.To, r.State,
+            r.Synchronous?.Shown ?? "async",
             r.LagBytes is { } b ? Bytes(b) : "-",
             r.LagSeconds is { } s ? s.ToString("F1", CultureInfo.InvariantCulture) : "-",
             r.LastCommitTime?.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) ?? "-",
@@ -22,6 +23,7 @@ internal static class StatusTable
         WriteColumns(w, header, table);
         foreach (var r in rows.Where(r => r.Error is not null))
             w.WriteLine($"{r.Name}: {r.Error}");
+        WriteSynchronous(w, rows);
         foreach (var r in rows)
             foreach (var warning in r.Warnings)
                 w.WriteLine($"{r.Name}: warning: {warning}");
@@ -37,6 +39,28 @@ internal static class StatusTable
         foreach (var t in table)
             w.WriteLine(string.Join("  ", t.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
     }
+
+    /// <summary>Per origin with synchronous subscriptions: its synchronous_standby_names and the commits waiting there now.</summary>
+    private static void WriteSynchronous(TextWriter w, IReadOnlyList<SubscriptionStatus> rows)
+    {
+        foreach (var g in rows.Where(r => r.Synchronous is not null).GroupBy(r => r.From))
+        {
+            var s = g.First().Synchronous!;
+            var wait = s.OriginCommitsWaiting is { } n
+                ? n == 0 ? "no commit waiting" : string.Create(CultureInfo.InvariantCulture, $"{n} commit(s) waiting for synchronous replication, longest {s.OriginLongestWaitSeconds ?? 0:F1} s")
+                : "commit wait unknown";
+            w.WriteLine($"{g.Key}: synchronous_standby_names = '{s.OriginStandbyNames}' (quorum {s.Quorum} of {s.Of}); {wait}");
+            foreach (var r in g)
+            {
+                var x = r.Synchronous!;
+                var lags = x.SyncState is null ? "no walsender" : $"write/flush/replay lag {Seconds(x.WriteLagSeconds)}/{Seconds(x.FlushLagSeconds)}/{Seconds(x.ReplayLagSeconds)}";
+                var degrade = x.DegradeAfterSeconds is { } d ? string.Create(CultureInfo.InvariantCulture, $", degrade_after {d:0.###} s") : "";
+                w.WriteLine($"  {r.Name}: {x.Shown}{(x.Listed ? "" : " (not in synchronous_standby_names: commits do not wait for it)")}, {lags}{degrade}");
+            }
+        }
+    }
+
+    private static string Seconds(double? s) => s is { } v ? v.ToString("0.000", CultureInfo.InvariantCulture) + " s" : "-";
 
     private const int BarWidth = 24;
 

@@ -55,14 +55,21 @@ internal sealed class ApplyWriter : IAsyncDisposable
     /// (<see cref="ReadProgressAsync"/> with flush), so a crash of the target never loses what the origin was told is safe.
     /// </param>
     /// <param name="recent">The transactions this stream applied, which compare and repair requests are checked against.</param>
+    /// <param name="synchronous">
+    /// The origin waits for this subscription: every commit flushes its WAL locally before the position is confirmed
+    /// (<c>synchronous_commit = local</c>, whatever the target's default: not <c>on</c>, which would also wait for the
+    /// target's own synchronous standbys, and two nodes synchronous to each other would then wait for each other).
+    /// </param>
     /// <param name="lockTimeout">
     /// How long a statement may wait for a lock (<c>lock_timeout</c>; <c>apply_timeout</c> in the file). Past it PostgreSQL
     /// cancels the statement with 55P03 and the batch rolls back whole; the worker names the sessions holding the lock.
     /// </param>
     public static async Task<ApplyWriter> OpenAsync(string connectionString, string subscription, ILogger log, CancellationToken ct,
         ConflictApplier? conflicts = null, bool asyncCommit = false, Markers.RecentTransactions? recent = null, Ddl.DdlReplayer? ddl = null,
-        TimeSpan? lockTimeout = null)
+        Sequences.SequenceFollower? sequences = null, bool synchronous = false, TimeSpan? lockTimeout = null)
     {
+        if (asyncCommit && synchronous)
+            throw new ArgumentException("a synchronous subscription commits synchronously", nameof(asyncCommit));
         var timeout = lockTimeout ?? Config.SubscriptionConfig.DefaultApplyTimeout;
         var conn = new NpgsqlConnection(ApplyConnectionString(connectionString, subscription, timeout));
         await conn.OpenAsync(ct);
@@ -73,7 +80,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
             var lockMs = ((long)Math.Ceiling(timeout.TotalMilliseconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             await using (var role = new NpgsqlCommand("SET session_replication_role = replica; SET plan_cache_mode = force_generic_plan"
                                                        + $"; SET lock_timeout = {lockMs}"
-                                                       + (asyncCommit ? "; SET synchronous_commit = off" : ""), conn))
+                                                       + (asyncCommit ? "; SET synchronous_commit = off" : synchronous ? "; SET synchronous_commit = local" : ""), conn))
                 await role.ExecuteNonQueryAsync(ct);
             await using var cmd = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", conn);
             cmd.Parameters.AddWithValue(Sql.OriginName(subscription));
@@ -84,7 +91,7 @@ internal sealed class ApplyWriter : IAsyncDisposable
             await conn.DisposeAsync();
             throw;
         }
-        var markers = recent is null ? null : new MarkerApplier(subscription, recent, new CompareSessions(connectionString, subscription, log), ddl, log);
+        var markers = recent is null ? null : new MarkerApplier(subscription, recent, new CompareSessions(connectionString, subscription, log), ddl, sequences, log);
         return new ApplyWriter(conn, subscription, conflicts, markers, log);
     }
 

@@ -15,7 +15,8 @@ namespace Navette.Apply;
 /// requester asks again for those) rather than reporting a difference that is not one. Compare summaries run on
 /// <see cref="CompareSessions"/> under a snapshot taken where the request arrived, so the stream does not wait for them.
 /// </summary>
-internal sealed class MarkerApplier(string subscription, RecentTransactions recent, CompareSessions compareSessions, Ddl.DdlReplayer? ddl, ILogger log)
+internal sealed class MarkerApplier(string subscription, RecentTransactions recent, CompareSessions compareSessions, Ddl.DdlReplayer? ddl,
+    Sequences.SequenceFollower? sequences, ILogger log)
     : IAsyncDisposable
 {
     private sealed record Request(Dictionary<string, string?> Values)
@@ -30,6 +31,11 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
         for (var i = 0; i < change.Relation.Columns.Length; i++) values[change.Relation.Columns[i]] = change.New!.Values[i];
         if (change.Relation.Name == MarkerTables.Ddl)
             return ddl is null ? MarkerOutcome.Continue : await ddl.ReplayAsync(conn, tx, values, ct);
+        if (change.Relation.Name == MarkerTables.SequenceValues)
+        {
+            if (sequences is not null) await sequences.ApplyAsync(conn, tx, values, ct);
+            return MarkerOutcome.Continue;
+        }
         var request = new Request(values);
         if (request["subscription"] != subscription) return MarkerOutcome.Continue; // for another subscription from the same origin
         var target = await TargetTable.LoadAsync(conn, tx, request["schema_name"]!, request["table_name"]!, ct);

@@ -196,6 +196,7 @@ internal static class CatalogMigrations
             ALTER TABLE navette.compare_request ADD COLUMN wanted_buckets int[];
             COMMENT ON COLUMN navette.compare_request.wanted_buckets IS 'For a detail request cut at bucket_bounds: the buckets whose rows are listed (all when null).';
             """),
+        // 6 was reserved for synchronous replication, which needed no catalog change: it is never used.
         new(7, "role changes: fenced nodes", """
             CREATE TABLE navette.fenced_node (
                 node              text PRIMARY KEY,
@@ -210,7 +211,7 @@ internal static class CatalogMigrations
         new(8, "schema changes in the stream: navette execute and captured DDL", """
             CREATE TABLE navette.ddl (
                 id            bigserial PRIMARY KEY,
-                kind          text NOT NULL CHECK (kind IN ('execute', 'auto')),
+                kind          text NOT NULL CHECK (kind IN ('execute', 'auto', 'join')),
                 set_name      text,
                 command       text NOT NULL,
                 command_tags  text[] NOT NULL DEFAULT '{}',
@@ -224,6 +225,17 @@ internal static class CatalogMigrations
                 created_at    timestamptz NOT NULL DEFAULT now()
             );
             COMMENT ON TABLE navette.ddl IS 'In-stream marker: a schema change (a navette execute script for set_name, or a command captured by the event trigger with the objects it touched) replayed by every subscription it concerns where it arrives in the stream.';
+
+            CREATE TABLE navette.table_join (
+                subscription text NOT NULL,
+                schema_name  text NOT NULL,
+                table_name   text NOT NULL,
+                skip_until   pg_lsn NOT NULL,
+                rows_copied  bigint NOT NULL,
+                joined_at    timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (subscription, schema_name, table_name)
+            );
+            COMMENT ON TABLE navette.table_join IS 'Tables that joined a running subscription: copied under a snapshot taken at skip_until, so the stream''s changes to them up to there are already in the copy and passed over.';
 
             CREATE TABLE navette.ddl_skip (
                 subscription text NOT NULL,
@@ -298,6 +310,34 @@ internal static class CatalogMigrations
                 END IF;
             END
             $$;
+            CREATE TABLE navette.sequence_values (
+                id            bigserial PRIMARY KEY,
+                schemas       text[] NOT NULL,
+                names         text[] NOT NULL,
+                last_values   bigint[] NOT NULL,
+                owner_schemas text[] NOT NULL,
+                owner_tables  text[] NOT NULL,
+                created_at    timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE navette.sequence_values IS 'In-stream marker: the last value of this node''s sequences (with the table owning each, if any); a subscription raises its target''s sequences of the sets it carries to them where it arrives.';
+
+            CREATE FUNCTION navette.raise_sequence(seq regclass, v bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+            DECLARE
+                lv bigint;
+                called boolean;
+                step bigint;
+            BEGIN
+                SELECT seqincrement INTO step FROM pg_catalog.pg_sequence WHERE seqrelid = seq;
+                EXECUTE format('SELECT last_value, is_called FROM %s', seq) INTO lv, called;
+                IF (step > 0 AND v > lv) OR (step < 0 AND v < lv) OR (v = lv AND NOT called) THEN
+                    PERFORM pg_catalog.setval(seq, v, true);
+                    RETURN true;
+                END IF;
+                RETURN false;
+            END
+            $$;
+            COMMENT ON FUNCTION navette.raise_sequence(regclass, bigint) IS 'Moves a sequence forward (in its own direction) to a value its origin used; never back.';
+
             COMMENT ON FUNCTION navette.capture_ddl() IS 'Event trigger function of sets with ddl: auto: records each DDL command run on this node, with the objects it touched, as an in-stream marker (navette.ddl).';
             """),
     ];

@@ -18,7 +18,7 @@ internal static partial class ConfigLoader
 
     private static readonly string[] RootKeys = ["nodes", "sets", "subscriptions", "monitoring", "standbys"];
     private static readonly string[] NodeKeys = ["conninfo", "fenced"];
-    private static readonly string[] SetKeys = ["tables", "mesh", "ddl", "conflicts", "priority", "conflict_window", "conflict_function"];
+    private static readonly string[] SetKeys = ["tables", "mesh", "ddl", "conflicts", "priority", "conflict_window", "conflict_function", "synchronous_quorum"];
     private static readonly string[] TableEntryKeys = ["name", "conflicts", "priority", "conflict_window", "conflict_function"];
     private static readonly string[] MeshKeys = ["nodes", "initial_copy", "copy_workers", "copy_schema"];
     private static readonly string[] PolicyKeys = ["conflicts", "priority", "conflict_window", "conflict_function"];
@@ -26,7 +26,7 @@ internal static partial class ConfigLoader
     /// <summary>Generated mesh subscription names still fit a slot name (63 bytes) behind the navette_ prefix.</summary>
     public const int MaxGeneratedNameLength = 55;
     private static readonly string[] SubscriptionKeys =
-        ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers", "lag_threshold", "wal_retention", "apply_timeout"];
+        ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers", "lag_threshold", "wal_retention", "synchronous", "degrade_after", "apply_timeout"];
     private static readonly string[] StandbyKeys =
         ["from", "pgdata", "port", "host", "mode", "hot", "slot", "archive", "delay"];
 
@@ -213,6 +213,7 @@ internal static partial class ConfigLoader
 
                 MarkMultiMasterSets(sets, subscriptions);
                 CheckFencedNodes(nodes, subscriptions);
+                ValidateSynchronous(sets, subscriptions);
             }
 
             if (_errors.Count > 0)
@@ -310,6 +311,8 @@ internal static partial class ConfigLoader
                 var ddl = DdlMode.Execute;
                 MeshConfig? mesh = null;
                 ConflictPolicy? policy = null;
+                int? quorum = null;
+                var quorumLine = 0;
                 if (value is YamlTreeScalar { IsNull: true })
                 {
                     Error(nameKey.Line, $"{owner}: 'tables' is required");
@@ -322,6 +325,12 @@ internal static partial class ConfigLoader
                 {
                     var fields = ReadFields(mapping, SetKeys, owner);
                     policy = Policy(fields, owner, nodes, inherited: null);
+                    if (fields.TryGetValue("synchronous_quorum", out var quorumField))
+                    {
+                        quorum = Integer(fields, "synchronous_quorum", owner, 1, 1000, null);
+                        quorumLine = LineOf(quorumField);
+                    }
+
                     if (Text(fields, "ddl", owner) is { } ddlText)
                     {
                         DdlMode? parsed = ddlText switch { "auto" => DdlMode.Auto, "execute" => DdlMode.Execute, "none" => DdlMode.None, _ => null };
@@ -396,7 +405,10 @@ internal static partial class ConfigLoader
                     }
                 }
 
-                sets.Add(name, new SetConfig(name, tables, nameKey.Line) { Mesh = mesh, Conflicts = policy, TablePolicies = tablePolicies, Ddl = ddl });
+                sets.Add(name, new SetConfig(name, tables, nameKey.Line)
+                {
+                    Mesh = mesh, Conflicts = policy, TablePolicies = tablePolicies, Ddl = ddl, SynchronousQuorum = quorum, SynchronousQuorumLine = quorumLine,
+                });
             }
         }
 
@@ -703,11 +715,24 @@ internal static partial class ConfigLoader
                 var copyWorkers = Integer(fields, "copy_workers", owner,
                     SubscriptionConfig.MinCopyWorkers, SubscriptionConfig.MaxCopyWorkers, SubscriptionConfig.DefaultCopyWorkers)!.Value;
 
+                var synchronous = Boolean(fields, "synchronous", owner, SubscriptionConfig.DefaultSynchronous);
+                TimeSpan? degradeAfter = null;
+                if (fields.TryGetValue("degrade_after", out var degradeField))
+                {
+                    degradeAfter = Duration(degradeField, owner, "degrade_after", TimeSpan.FromSeconds(10));
+                    if (!synchronous)
+                    {
+                        Error(degradeField.Key.Line, $"{owner}: 'degrade_after' only applies to a synchronous subscription; add synchronous: true or remove it");
+                    }
+                }
+
                 var subscription = new SubscriptionConfig(
                     name, from ?? string.Empty, to ?? string.Empty, setNames,
                     initialCopy, forward, copySchema, copyWorkers, nameKey.Line)
                 {
                     Limits = Limits(fields, owner, defaultLimits),
+                    Synchronous = synchronous,
+                    DegradeAfter = degradeAfter,
                     ApplyTimeout = ApplyTimeout(fields, owner),
                 };
 

@@ -94,6 +94,15 @@ internal sealed record SetConfig(string Name, IReadOnlyList<TablePattern> Tables
 
     /// <summary>Whether any table of the set has its conflicts handled.</summary>
     public bool HandlesConflicts => MultiMaster || Conflicts is not null || TablePolicies.Count > 0;
+
+    /// <summary>
+    /// <c>synchronous_quorum</c>: how many of the origin's synchronous subscriptions must have a commit before it returns
+    /// (ANY N), or null for all of them. The line is kept for errors that concern the origin as a whole.
+    /// </summary>
+    public int? SynchronousQuorum { get; init; }
+
+    /// <summary>The line of <c>synchronous_quorum</c> (0 when absent).</summary>
+    public int SynchronousQuorumLine { get; init; }
 }
 
 /// <summary>A <c>tables</c> entry written as a mapping, with its own conflict policy.</summary>
@@ -152,6 +161,20 @@ internal sealed record SubscriptionConfig(
 
     /// <summary>Lag threshold and WAL retention sizes: its own keys, else the monitoring section's.</summary>
     public SubscriptionLimits Limits { get; init; } = SubscriptionLimits.Default;
+
+    /// <summary>
+    /// <c>synchronous: true</c>: the origin lists this subscription's walsender (application_name
+    /// <c>navette_&lt;name&gt;</c>) in synchronous_standby_names, so its commits return once the target has them.
+    /// </summary>
+    public bool Synchronous { get; init; }
+
+    /// <summary>
+    /// <c>degrade_after</c>: how long the target may be away or behind before the daemon takes it out of
+    /// synchronous_standby_names (and puts it back once caught up); null to wait for it forever (PostgreSQL's semantics).
+    /// </summary>
+    public TimeSpan? DegradeAfter { get; init; }
+
+    public const bool DefaultSynchronous = false;
 }
 
 /// <summary>How a physical standby receives the primary's WAL.</summary>

@@ -3,6 +3,7 @@ using Navette.Config;
 using Navette.Conflicts;
 using Navette.Monitoring;
 using Navette.Monitoring.Http;
+using Navette.Synchronous;
 
 namespace Navette.Daemon;
 
@@ -24,6 +25,7 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
         FromConnInfo = config.Nodes[sub.From].RedactedConnInfo,
         ToConnInfo = config.Nodes[sub.To].RedactedConnInfo,
         Sets = sub.Sets.Select(s => config.Sets[s]).ToList(),
+        Synchronous = sub.Synchronous,
         SubscriptionOrigins = config.Subscriptions.Values.ToDictionary(s => s.Name, s => s.From),
         Join = sub.Join is { } join ? new MeshJoinPlan(join.CopySubscription) : null,
         Joiners = config.Subscriptions.Values
@@ -142,7 +144,7 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
             }
             else startable.Add(s);
         }
-        Workers = startable.Select(s => new SubscriptionWorker(PlanFor(config, s), logs.CreateLogger($"navette.{s.Name}"), monitor.Metrics[s.Name])).ToList();
+        Workers = startable.Select(s => new SubscriptionWorker(WithBackoff(PlanFor(config, s), options), logs.CreateLogger($"navette.{s.Name}"), monitor.Metrics[s.Name])).ToList();
         monitor.Workers = Workers.ToDictionary(w => w.Plan.Name, StringComparer.Ordinal);
 
         await using var server = options.Http is { } http
@@ -160,6 +162,14 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
         using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var sampler = Task.Run(() => SampleLoopAsync(monitor, guard, log, stopSampling.Token), CancellationToken.None);
         var fencing = Task.Run(() => Roles.Fencing.GuardAsync(config, logs.CreateLogger("navette.fencing"), stopSampling.Token), CancellationToken.None);
+        var sequences = Task.Run(() => Sequences.SequenceTicker.RunAsync(config, _running.Keys.ToList(), logs.CreateLogger("navette.sequences"), stopSampling.Token),
+            CancellationToken.None);
+        // degrade_after: one guard per origin whose synchronous subscriptions this daemon runs and may degrade.
+        var degradeGuards = SynchronousGroup.For(config).Values
+            .Select(g => (Group: g, Guarded: g.Subscriptions.Where(s => s.DegradeAfter is not null && startable.Contains(s)).ToList()))
+            .Where(g => g.Guarded.Count > 0)
+            .Select(g => Task.Run(() => new DegradeGuard(config, g.Group, g.Guarded, logs.CreateLogger("navette.synchronous")).RunAsync(stopSampling.Token), CancellationToken.None))
+            .ToList();
         try
         {
             // Runs until stopped, even when the guard stopped every worker: the endpoint still tells what happened.
@@ -171,10 +181,15 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
             await stopSampling.CancelAsync();
             await sampler;
             await fencing;
+            await sequences;
+            await Task.WhenAll(degradeGuards);
             await guard.DrainAsync();
             foreach (var r in _running.Values) r.Stop.Dispose();
         }
     }
+
+    private static SubscriptionPlan WithBackoff(SubscriptionPlan plan, DaemonOptions options) =>
+        options.RetryBackoff is { } b ? plan with { MinBackoff = b.Min, MaxBackoff = b.Max } : plan;
 
     private async Task StopWorkerAsync(string subscription)
     {

@@ -41,7 +41,18 @@ internal sealed record SubscriptionPlan(
     /// Commit applied transactions without waiting for the WAL flush, confirming to the origin only what PostgreSQL
     /// reports flushed. Used where every source transaction is its own target transaction (conflict handling).
     /// </summary>
-    public bool AsyncCommit => Conflicts is not null;
+    public bool AsyncCommit => Conflicts is not null && !Synchronous;
+
+    /// <summary>
+    /// The origin lists this subscription in synchronous_standby_names: its commits wait for the position this worker
+    /// confirms, so every confirmation is sent at once (not at the next status interval) and only after a durable commit.
+    /// </summary>
+    public bool Synchronous { get; init; }
+
+    /// <summary>How long the worker waits before retrying a failed attempt, doubling up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan MinBackoff { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>Waits for the copy subscription <see cref="CopySubscription"/> to position this one.</summary>

@@ -24,8 +24,11 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
     private const long MaxBytesPerBatch = 64L << 20;
     private const int ChannelCapacity = 10_000;
 
-    private static readonly TimeSpan MinBackoff = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// A synchronous subscription's watcher looks this often for a position to confirm without a transaction (the origin's
+    /// keepalive after WAL the subscription does not carry: other tables, other databases), since commits wait for it.
+    /// </summary>
+    private static readonly TimeSpan SynchronousWatchInterval = TimeSpan.FromMilliseconds(10);
     /// <summary>How long a stream must stay up with everything received applied before it counts as healthy.</summary>
     private static readonly TimeSpan HealthyAfter = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan FinalFeedbackTimeout = TimeSpan.FromSeconds(1);
@@ -61,7 +64,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
 
     public async Task RunSupervisedAsync(CancellationToken ct)
     {
-        var backoff = MinBackoff;
+        var backoff = plan.MinBackoff;
         while (!ct.IsCancellationRequested)
         {
             _healthy = false;
@@ -83,14 +86,14 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
                 ClearPools();
                 _failing = true;
                 // An attempt that worked for a while (an outage, not a persistent problem) starts the backoff over.
-                if (_healthy) backoff = MinBackoff;
+                if (_healthy) backoff = plan.MinBackoff;
                 log.LogError("subscription {Subscription} ({From} -> {To}) failed: {Error}; retrying in {Backoff} s",
                     plan.Name, plan.FromNode, plan.ToNode, LastError, backoff.TotalSeconds);
                 if (e is not NavetteException)
                     log.LogDebug(e, "subscription {Subscription}: failure detail", plan.Name);
                 await RecordStateAsync(WorkerState.Failed, LastError, CancellationToken.None);
                 try { await Task.Delay(backoff, ct); } catch (OperationCanceledException) { break; }
-                backoff = TimeSpan.FromSeconds(Math.Min(backoff.TotalSeconds * 2, MaxBackoff.TotalSeconds));
+                backoff = TimeSpan.FromSeconds(Math.Min(backoff.TotalSeconds * 2, plan.MaxBackoff.TotalSeconds));
             }
         }
         await RecordStateAsync(WorkerState.Stopped, null, CancellationToken.None);
@@ -179,14 +182,17 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             ? new ConflictApplier(plan.Name, plan.FromNode, rules, new OriginMap(plan.ToNode, plan.SubscriptionOrigins), plan.TargetConnectionString, log)
             : null;
         var recent = new RecentTransactions();
-        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent,
-            new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, log), plan.ApplyTimeout);
         NpgsqlLogSequenceNumber start;
+        JoinedTables joined;
         await using (var conn = new NpgsqlConnection(plan.TargetConnectionString))
         {
             await conn.OpenAsync(ct);
             start = await ApplyWriter.ReadProgressAsync(conn, plan.Name, ct);
+            joined = await JoinedTables.LoadAsync(conn, plan.Name, start, ct);
         }
+        var ddl = new Ddl.DdlReplayer(plan.Name, plan.FromNode, plan.Sets, new TableJoiner(plan.Name, plan.SourceConnectionString, joined, log), log);
+        await using var writer = await ApplyWriter.OpenAsync(plan.TargetConnectionString, plan.Name, log, ct, conflicts, plan.AsyncCommit, recent,
+            ddl, new Sequences.SequenceFollower(plan.Name, plan.Sets, log), plan.Synchronous, plan.ApplyTimeout);
         await using var stream = await ChangeStream.OpenAsync(plan.SourceConnectionString, plan.Name, plan.Publications, plan.Forward, log, ct);
         recent.Restart(start);
         log.LogInformation("subscription {Subscription}: streaming {From} -> {To} from {Lsn}", plan.Name, plan.FromNode, plan.ToNode, start);
@@ -206,7 +212,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             try { await stream.RunAsync(start, channel.Writer, stopRead.Token); channel.Writer.TryComplete(); }
             catch (Exception e) { channel.Writer.TryComplete(e); throw; }
         }, CancellationToken.None);
-        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, recent, stopApply.Token), CancellationToken.None);
+        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, recent, joined, stopApply.Token), CancellationToken.None);
         var watcher = Task.Run(() => WatchAsync(stream, stopApply.Token), CancellationToken.None);
         var resender = plan.Conflicts is null ? Task.CompletedTask : Task.Run(() => ResendLoopAsync(stopApply.Token), CancellationToken.None);
 
@@ -236,6 +242,22 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             : "the apply loop ended without an error");
     }
 
+    /// <summary>
+    /// Sends the confirmed position to the origin at once (synchronous subscriptions). A failure here is the connection's:
+    /// the reader meets it too and ends the attempt, so it is only logged.
+    /// </summary>
+    private async Task SendStatusNowAsync(ChangeStream stream, CancellationToken ct)
+    {
+        try
+        {
+            await stream.SendStatusAsync(ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogDebug("subscription {Subscription}: could not send the confirmed position to the origin: {Error}", plan.Name, e.Message);
+        }
+    }
+
     private async Task SendFinalFeedbackAsync(ChangeStream stream)
     {
         try
@@ -249,7 +271,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
         }
     }
 
-    private async Task ApplyLoopAsync(ChannelReader<SourceTransaction> input, ApplyWriter writer, ChangeStream stream, RecentTransactions recent, CancellationToken ct)
+    private async Task ApplyLoopAsync(ChannelReader<SourceTransaction> input, ApplyWriter writer, ChangeStream stream, RecentTransactions recent,
+        JoinedTables joined, CancellationToken ct)
     {
         var batch = new List<SourceTransaction>(MaxTransactionsPerBatch);
         var clock = Stopwatch.StartNew();
@@ -265,6 +288,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             while (batch.Count < limit && changes < MaxChangesPerBatch && bytes < MaxBytesPerBatch && (carried ?? (input.TryRead(out var read) ? read : null)) is { } tx)
             {
                 carried = null;
+                joined.Filter(tx);
                 // A compare or repair request is applied alone, once everything before it has committed.
                 if (MarkerTables.HasAction(tx))
                 {
@@ -331,6 +355,10 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             if (!plan.AsyncCommit)
                 lock (_confirmLock) stream.Confirm(batch[^1].EndLsn);
             Interlocked.Add(ref _appliedTransactions, batch.Count);
+            // The origin's committing sessions wait for this position: it goes out now, after the durable commit above,
+            // rather than at the connection's next status interval.
+            if (plan.Synchronous)
+                await SendStatusNowAsync(stream, ct);
         }
     }
 
@@ -420,7 +448,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
     private async Task WatchAsync(ChangeStream stream, CancellationToken ct)
     {
         var up = Stopwatch.StartNew();
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        using var timer = new PeriodicTimer(plan.Synchronous ? SynchronousWatchInterval : TimeSpan.FromSeconds(1));
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
@@ -434,7 +462,11 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
                     caughtUp = false;
                 if (!caughtUp) continue;
                 if (received > stream.ConfirmedLsn)
+                {
                     lock (_confirmLock) stream.Confirm(received);
+                    if (plan.Synchronous)
+                        await SendStatusNowAsync(stream, ct);
+                }
                 if (up.Elapsed >= HealthyAfter && !_healthy)
                 {
                     _healthy = true;

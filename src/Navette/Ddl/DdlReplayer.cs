@@ -12,11 +12,19 @@ namespace Navette.Ddl;
 /// fails stops the subscription on that transaction, with the command and the error; it is tried again when the
 /// worker restarts (once the target is fixed), or passed over after <c>navette skip-ddl</c>.
 /// </summary>
-internal sealed class DdlReplayer(string subscription, string originNode, IReadOnlyList<SetConfig> sets, ILogger log)
+internal sealed class DdlReplayer(string subscription, string originNode, IReadOnlyList<SetConfig> sets, Sync.TableJoiner? joiner, ILogger log)
 {
     public async Task<MarkerOutcome> ReplayAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyDictionary<string, string?> row, CancellationToken ct)
     {
         var change = await DdlChange.ParseAsync(conn, tx, row, ct);
+        if (change.Kind == "join")
+        {
+            // Tables added to a set's publication by navette apply: copied here, then streamed.
+            if (joiner is null || !sets.Any(s => s.Name == change.SetName)) return MarkerOutcome.Continue;
+            await joiner.JoinAsync(conn, tx, Sql.PublicationName(change.SetName!),
+                change.Schemas.Zip(change.Names, (s, n) => (s!, n!)).ToList(), ct);
+            return MarkerOutcome.SchemaChanged;
+        }
         var execute = change.Kind == "execute";
         if (!Concerns(change))
             return MarkerOutcome.Continue;

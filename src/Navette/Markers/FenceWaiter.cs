@@ -131,6 +131,8 @@ internal sealed class FenceWaiter(NavetteConfig config)
             {
                 await using var conn = new NpgsqlConnection(cs);
                 await conn.OpenAsync(ct);
+                // The sequences first, in a transaction of their own: at the fence, the replicas' sequences are level too.
+                await Sequences.SequenceMarker.WriteAsync(conn, ct);
                 // ON CONFLICT: a retry after a commit whose acknowledgement was lost.
                 await using var cmd = new NpgsqlCommand("INSERT INTO navette.fence (id, node) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", conn);
                 cmd.Parameters.AddWithValue(id);

@@ -13,12 +13,13 @@ internal static class MarkerTables
     public const string CompareRequest = "compare_request";
     public const string RepairRequest = "repair_request";
     public const string Ddl = "ddl";
+    public const string SequenceValues = "sequence_values";
 
     /// <summary>Published with every set (fences are plain rows; the others are acted on).</summary>
-    public static readonly string[] Published = [Fence, CompareRequest, RepairRequest, Ddl];
+    public static readonly string[] Published = [Fence, CompareRequest, RepairRequest, Ddl, SequenceValues];
 
     /// <summary>A marker the applier acts on, which must be applied alone, after everything before it committed.</summary>
-    public static bool IsAction(SourceRelation rel) => rel.Schema == Schema && rel.Name is CompareRequest or RepairRequest or Ddl;
+    public static bool IsAction(SourceRelation rel) => rel.Schema == Schema && rel.Name is CompareRequest or RepairRequest or Ddl or SequenceValues;
 
     public static bool HasAction(SourceTransaction tx)
     {

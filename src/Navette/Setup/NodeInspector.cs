@@ -24,6 +24,16 @@ internal static class NodeInspector
         return (r.GetBoolean(0), r.GetBoolean(1), r.GetBoolean(2));
     }
 
+    public static async Task<List<(string Schema, string Name)>> SequencesAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname <> 'navette'", conn);
+        var result = new List<(string, string)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) result.Add((r.GetString(0), r.GetString(1)));
+        return result;
+    }
+
     public static async Task<List<SourceTable>> TablesAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("""
@@ -72,7 +82,7 @@ internal static class NodeInspector
     public static async Task<List<(string Name, bool Active)>> NavetteSlotsAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
-            "SELECT slot_name, active FROM pg_replication_slots WHERE slot_name LIKE 'navette\\_%' AND database = current_database()", conn);
+            "SELECT slot_name, active FROM pg_replication_slots WHERE slot_name LIKE 'navette\\_%' AND database = current_database() AND NOT temporary", conn);
         var result = new List<(string, bool)>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) result.Add((r.GetString(0), r.GetBoolean(1)));

@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Navette.Catalog;
 using Navette.Config;
+using Navette.Synchronous;
 using Npgsql;
 
 namespace Navette.Setup;
@@ -28,6 +29,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
     private readonly Dictionary<string, SchemaCopyPlan> _schemaCopies = new();
 
     private MultiMasterSetup? _multiMaster;
+
+    private readonly SynchronousSetup _synchronous = new(config, log);
 
     public IReadOnlyList<string> Actions => _actions;
 
@@ -63,6 +66,10 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
                     await DropOrphansAsync(name, conn, ct);
             _actions.AddRange(await DdlCaptureSetup.ReconcileAsync(config, conns, ct));
             _actions.AddRange(await Roles.Fencing.EnforceAsync(config, log, ct));
+            // Last: once listed, an origin's commits wait for the subscription, so everything it needs comes first. Not while
+            // a role change prepares subscriptions beside the running ones: its final, complete apply sets them.
+            if (!additive)
+                _actions.AddRange(await _synchronous.ReconcileAsync(conns, ct));
             return _actions;
         }
         finally
@@ -128,6 +135,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
                 if (!role.Super && !role.Replication)
                     _problems.Add($"node {name}: role {conn.UserName} can neither create replication slots nor stream; ALTER ROLE {Sql.Ident(conn.UserName!)} REPLICATION (or connect as a superuser)");
                 tablesByNode[name] = await NodeInspector.TablesAsync(conn, ct);
+                _sequences[name] = await NodeInspector.SequencesAsync(conn, ct);
             }
             if (incoming.TryGetValue(name, out var receives))
             {
@@ -190,6 +198,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
         DdlCaptureSetup.Check(config, superusers, conns, _problems);
         _multiMaster = new MultiMasterSetup(config, _resolved);
         await _multiMaster.CheckAsync(conns, _problems, ct);
+        await _synchronous.CheckAsync(conns, _problems, ct);
 
         // Try each copy_schema plan in a transaction that is rolled back: what the target refuses is a problem now,
         // not a half-applied change later.
@@ -257,6 +266,9 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
     private string ActiveOrphanSlot(string node, string slot) =>
         $"node {node}: slot {slot} belongs to a subscription no longer in {config.SourcePath} but is still streaming; stop navette run, then apply again";
 
+    /// <summary>Each origin's sequences (schema, name): a set may list them; they travel as sequence markers, not in publications.</summary>
+    private readonly Dictionary<string, List<(string Schema, string Name)>> _sequences = new(StringComparer.Ordinal);
+
     private List<SourceTable> ResolveSet(string node, NpgsqlConnection conn, SetConfig set, List<SourceTable> available)
     {
         var result = new List<SourceTable>();
@@ -265,6 +277,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
             var matches = available.Where(t => pattern.Matches(t.Schema, t.Name)).ToList();
             if (matches.Count == 0)
             {
+                if (_sequences.TryGetValue(node, out var sequences) && sequences.Any(s => pattern.Matches(s.Schema, s.Name)))
+                    continue;
                 if (pattern.IsPattern)
                     log.LogWarning("{File}:{Line}: pattern {Pattern} of set {Set} matches no table on node {Node}", config.SourcePath, pattern.Line, pattern.Text, set.Name, node);
                 else
@@ -336,8 +350,29 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
             }
             if (!current.SetEquals(desired))
             {
-                await ExecAsync(conn, $"ALTER PUBLICATION {Sql.Ident(pub)} SET TABLE {list}", ct);
-                _actions.Add($"node {node}: publication {pub} now has {tables.Count} table(s) (+{desired.Except(current).Count()} -{current.Except(desired).Count()})");
+                var added = desired.Except(current).Where(t => t.Item1 != Markers.MarkerTables.Schema).ToList();
+                // Tables joining a one-way set: in the same transaction, a marker telling the subscriptions reading it
+                // to copy them where it arrives, then stream them (a mesh member's tables are its own business).
+                var join = added.Count > 0 && !config.Sets[set].MultiMaster && current.Contains((Markers.MarkerTables.Schema, Markers.MarkerTables.Ddl));
+                await using (var tx = await conn.BeginTransactionAsync(ct))
+                {
+                    await using (var alter = new NpgsqlCommand($"ALTER PUBLICATION {Sql.Ident(pub)} SET TABLE {list}", conn, tx))
+                        await alter.ExecuteNonQueryAsync(ct);
+                    if (join)
+                    {
+                        await using var marker = new NpgsqlCommand("""
+                            INSERT INTO navette.ddl (kind, set_name, command, object_types, object_schemas, object_names, search_path)
+                            VALUES ('join', $1, '', array_fill('table'::text, ARRAY[cardinality($2::text[])]), $2, $3, current_setting('search_path'))
+                            """, conn, tx);
+                        marker.Parameters.AddWithValue(set);
+                        marker.Parameters.AddWithValue(added.Select(t => t.Item1).ToArray());
+                        marker.Parameters.AddWithValue(added.Select(t => t.Item2).ToArray());
+                        await marker.ExecuteNonQueryAsync(ct);
+                    }
+                    await tx.CommitAsync(ct);
+                }
+                _actions.Add($"node {node}: publication {pub} now has {tables.Count} table(s) (+{desired.Except(current).Count()} -{current.Except(desired).Count()})" +
+                             (join ? $"; {string.Join(", ", added.Select(t => Sql.Qualified(t.Item1, t.Item2)))} copied by each subscription reading it, then streamed" : ""));
             }
         }
         if (additive) return;

@@ -1,4 +1,5 @@
 using Navette.Config;
+using Navette.Synchronous;
 using Npgsql;
 
 namespace Navette.Status;
@@ -8,8 +9,27 @@ internal sealed class StatusReader(NavetteConfig config)
 {
     public async Task<IReadOnlyList<SubscriptionStatus>> ReadAsync(CancellationToken ct)
     {
-        var tasks = config.Subscriptions.Values.Select(s => ReadOneAsync(s, ct));
+        var tasks = config.Subscriptions.Values.Select(async s =>
+        {
+            var status = await ReadOneAsync(s, ct);
+            // The origin's side of a synchronous subscription matters most when its target is down.
+            return s.Synchronous && status.Synchronous is null ? status with { Synchronous = await TryReadSynchronousAsync(s, ct) } : status;
+        });
         return await Task.WhenAll(tasks);
+    }
+
+    private async Task<SynchronousStatus?> TryReadSynchronousAsync(SubscriptionConfig sub, CancellationToken ct)
+    {
+        try
+        {
+            await using var origin = new NpgsqlConnection(config.Nodes[sub.From].ToNpgsqlConnectionString());
+            await origin.OpenAsync(ct);
+            return await ReadSynchronousAsync(origin, sub, ct);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return null;
+        }
     }
 
     private async Task<SubscriptionStatus> ReadOneAsync(SubscriptionConfig sub, CancellationToken ct)
@@ -23,6 +43,7 @@ internal sealed class StatusReader(NavetteConfig config)
         long? lagBytes = null, retained = null;
         double? lagSeconds = null;
         bool active = false;
+        SynchronousStatus? synchronous = null;
         var copy = new List<CopyTableProgress>();
         try
         {
@@ -83,6 +104,8 @@ internal sealed class StatusReader(NavetteConfig config)
             await r.DisposeAsync();
             if (copy.Count > 0)
                 copy = await EstimateRowsAsync(origin, copy, ct);
+            if (sub.Synchronous)
+                synchronous = await ReadSynchronousAsync(origin, sub, ct);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
@@ -95,7 +118,34 @@ internal sealed class StatusReader(NavetteConfig config)
         var limits = sub.Limits;
         return new SubscriptionStatus(sub.Name, sub.From, sub.To, shown, error, lagBytes, lagSeconds, lastCommit, appliedLsn, rows, txns, rate, retained, active,
             limits.LagThreshold.TotalSeconds, limits.WalRetention.WarnBytes, limits.WalRetention.LimitBytes,
-            Warnings(sub, lagSeconds, retained), copy);
+            Warnings(sub, lagSeconds, retained), copy)
+        {
+            Synchronous = synchronous,
+        };
+    }
+
+    private readonly IReadOnlyDictionary<string, SynchronousGroup> _groups = SynchronousGroup.For(config);
+
+    private async Task<SynchronousStatus> ReadSynchronousAsync(NpgsqlConnection origin, SubscriptionConfig sub, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT current_setting('synchronous_standby_names'),
+                   w.waiting, w.longest,
+                   r.sync_state, extract(epoch FROM r.write_lag)::float8, extract(epoch FROM r.flush_lag)::float8, extract(epoch FROM r.replay_lag)::float8
+              FROM (SELECT count(*) AS waiting, extract(epoch FROM max(clock_timestamp() - query_start))::float8 AS longest
+                      FROM pg_stat_activity WHERE wait_event = 'SyncRep') w
+              LEFT JOIN LATERAL (SELECT * FROM pg_stat_replication WHERE application_name = $1 ORDER BY backend_start DESC LIMIT 1) r ON true
+            """, origin);
+        cmd.Parameters.AddWithValue(Sql.ApplicationName(sub.Name));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var names = r.GetString(0);
+        var listed = StandbyNames.TryParse(names, out var parsed, out _) && parsed.Lists(Sql.ApplicationName(sub.Name));
+        var group = _groups[sub.From];
+        return new SynchronousStatus(listed, r.IsDBNull(3) ? null : r.GetString(3),
+            r.IsDBNull(4) ? null : r.GetDouble(4), r.IsDBNull(5) ? null : r.GetDouble(5), r.IsDBNull(6) ? null : r.GetDouble(6),
+            group.Quorum, group.Subscriptions.Count, sub.DegradeAfter?.TotalSeconds,
+            names, r.GetInt64(1), r.IsDBNull(2) ? null : r.GetDouble(2));
     }
 
     private static SubscriptionStatus Empty(SubscriptionConfig sub, string state, string error) =>

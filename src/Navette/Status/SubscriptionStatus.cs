@@ -24,6 +24,32 @@ internal sealed record SubscriptionStatus(
 {
     /// <summary>The slot's name on the origin.</summary>
     public string Slot => Sql.SlotName(Name);
+
+    /// <summary>For a subscription with <c>synchronous: true</c>, how its origin waits for it; null for an asynchronous one.</summary>
+    public SynchronousStatus? Synchronous { get; init; }
+}
+
+/// <summary>
+/// A synchronous subscription seen from its origin: whether synchronous_standby_names lists it (false once degraded),
+/// its walsender's <c>sync_state</c> and lags (pg_stat_replication; null without a walsender), the quorum, and the
+/// origin's commits waiting for synchronous replication right now (pg_stat_activity, wait_event SyncRep) with the
+/// longest wait so far (since its statement started).
+/// </summary>
+internal sealed record SynchronousStatus(
+    bool Listed,
+    string? SyncState,
+    double? WriteLagSeconds,
+    double? FlushLagSeconds,
+    double? ReplayLagSeconds,
+    int Quorum,
+    int Of,
+    double? DegradeAfterSeconds,
+    string? OriginStandbyNames,
+    long? OriginCommitsWaiting,
+    double? OriginLongestWaitSeconds)
+{
+    /// <summary>The one word of the status table: the walsender's sync_state, else why it confirms nothing.</summary>
+    public string Shown => !Listed ? "degraded" : SyncState ?? "away";
 }
 
 /// <summary>

@@ -255,7 +255,7 @@ public class ConfigLoaderTests
         Assert.Equal(
             [
                 new ConfigError(File, 6, "set 'shop': 'tables' is required"),
-                new ConfigError(File, 7, "unknown key 'table' in set 'shop'; allowed: tables, mesh, ddl, conflicts, priority, conflict_window, conflict_function; did you mean 'tables'?"),
+                new ConfigError(File, 7, "unknown key 'table' in set 'shop'; allowed: tables, mesh, ddl, conflicts, priority, conflict_window, conflict_function, synchronous_quorum; did you mean 'tables'?"),
             ],
             Errors(Nodes + "\nsets:\n  shop:\n    table: [public.a]\n"));
     }
@@ -287,7 +287,7 @@ public class ConfigLoaderTests
             [
                 new ConfigError(File, 7, "subscription 'a_to_b': 'from' is required"),
                 new ConfigError(File, 8,
-                    "unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, apply_timeout; did you mean 'from'?"),
+                    "unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, synchronous, degrade_after, apply_timeout; did you mean 'from'?"),
             ],
             errors);
     }
@@ -620,7 +620,7 @@ public class ConfigLoaderTests
             "test.yaml:6: set 'shop': table 'public.orders' is listed twice (first at line 6)",
             "test.yaml:7: duplicate set 'shop' (first defined at line 6)",
             "test.yaml:9: subscription 'a_to_b': 'from' is required",
-            "test.yaml:10: unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, apply_timeout; did you mean 'from'?",
+            "test.yaml:10: unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, synchronous, degrade_after, apply_timeout; did you mean 'from'?",
             "test.yaml:11: subscription 'a_to_b': unknown node 'lyon' in 'to'; defined nodes: paris, Lyon, nice; did you mean 'Lyon'?",
             "test.yaml:12: subscription 'a_to_b': unknown set 'nope' in 'sets'; defined sets: shop",
             "test.yaml:13: subscription 'a_to_b': 'initial_copy' must be true or false, not 'yes' (only YAML 1.2 booleans are accepted)",

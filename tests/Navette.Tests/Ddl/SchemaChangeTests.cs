@@ -215,4 +215,48 @@ public sealed class SchemaChangeTests(ITestOutputHelper output)
             Assert.Equal(1, await h[node].ScalarAsync<long>("SELECT count(*) FROM navette.ddl WHERE kind = 'execute'"));
         }
     }
+
+    [Fact]
+    public async Task Sequences_follow_the_origin_at_navette_wait_and_while_streaming()
+    {
+        var h = await ReplicationHarness.StartAsync(output, "origin", "replica");
+        await using var _ = h;
+        await h.OnAllAsync("""
+            CREATE TABLE public.orders (id serial PRIMARY KEY, total int);
+            CREATE TABLE public.events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, what text);
+            CREATE SEQUENCE public.invoice_no START 1000;
+            CREATE SEQUENCE public.countdown INCREMENT -1 START -1 MAXVALUE -1 MINVALUE -1000000;
+            CREATE SEQUENCE public.unrelated;
+            """);
+        h.WriteConfig("""
+            sets:
+              shop: { tables: [public.orders, public.events, public.invoice_no, public.countdown] }
+            subscriptions:
+              to_replica: { from: origin, to: replica, sets: [shop] }
+            """);
+        await h.ApplyAsync();
+        h.StartDaemon();
+        await h.WaitCaughtUpAsync();
+        var o = h["origin"];
+        var r = h["replica"];
+        // A burst of nextval: rows, and values drawn without a row (rolled back, or used elsewhere).
+        await o.ExecuteAsync("INSERT INTO orders (total) SELECT g FROM generate_series(1, 500) g; INSERT INTO events (what) SELECT 'e' FROM generate_series(1, 300)");
+        await o.ExecuteAsync("SELECT nextval('orders_id_seq') FROM generate_series(1, 250); SELECT nextval('invoice_no') FROM generate_series(1, 77); " +
+                             "SELECT nextval('countdown') FROM generate_series(1, 40); SELECT nextval('unrelated') FROM generate_series(1, 9)");
+        await o.ExecuteAsync("BEGIN; INSERT INTO events (what) SELECT 'rolled back' FROM generate_series(1, 20); ROLLBACK");
+        await h.WaitCaughtUpAsync();
+
+        foreach (var seq in new[] { "orders_id_seq", "events_id_seq", "invoice_no", "countdown" })
+            Assert.Equal(await o.ScalarAsync<long>($"SELECT last_value FROM {seq}"), await r.ScalarAsync<long>($"SELECT last_value FROM {seq}"));
+        Assert.Equal(750, await r.ScalarAsync<long>("SELECT last_value FROM orders_id_seq"));
+        Assert.Equal(-40, await r.ScalarAsync<long>("SELECT last_value FROM countdown"));
+        Assert.False(await r.ScalarAsync<bool>("SELECT is_called FROM unrelated"), "a sequence outside the set is left alone");
+        // The next value on the replica (after a switchover, say) does not collide with one the origin used.
+        Assert.Equal(751, await r.ScalarAsync<long>("SELECT nextval('orders_id_seq')"));
+
+        // Without a wait: the daemon sends them on its own within its interval.
+        await o.ExecuteAsync("SELECT nextval('invoice_no') FROM generate_series(1, 5)");
+        await Eventually.TrueAsync(async () => await r.ScalarAsync<long>("SELECT last_value FROM invoice_no") == await o.ScalarAsync<long>("SELECT last_value FROM invoice_no"),
+            TimeSpan.FromSeconds(40), "the replica's invoice_no to follow");
+    }
 }

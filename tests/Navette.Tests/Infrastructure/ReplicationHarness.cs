@@ -70,12 +70,15 @@ internal sealed class ReplicationHarness : IAsyncDisposable
         return actions;
     }
 
-    /// <summary>Starts the daemon in-process; with <paramref name="followConfig"/> it re-reads the file when it changes, as navette run does.</summary>
-    public void StartDaemon(bool followConfig = false, IReadOnlyCollection<string>? only = null)
+    /// <summary>
+    /// Starts the daemon in-process; with <paramref name="followConfig"/> it re-reads the file when it changes, as navette run does.
+    /// <paramref name="retryBackoff"/> shortens the workers' retry waits (first, longest).
+    /// </summary>
+    public void StartDaemon(bool followConfig = false, IReadOnlyCollection<string>? only = null, (TimeSpan Min, TimeSpan Max)? retryBackoff = null)
     {
         _daemonStop = new CancellationTokenSource();
         var daemon = new ReplicationDaemon(Config, _logs);
-        _daemon = Task.Run(() => daemon.RunAsync(new DaemonOptions(only, FollowConfig: followConfig), _daemonStop.Token));
+        _daemon = Task.Run(() => daemon.RunAsync(new DaemonOptions(only, FollowConfig: followConfig) { RetryBackoff = retryBackoff }, _daemonStop.Token));
     }
 
     /// <summary>Reads the configuration file again (after a command rewrote it).</summary>

@@ -170,8 +170,8 @@ public sealed class IdempotencyTests(ITestOutputHelper output)
         var actions = await h.ApplyAsync();
         Assert.Equal(
         [
-            "node a: publication navette_s1 now has 2 table(s) (+1 -1)",
-            "node a: publication navette_s3 now has 3 table(s) (+1 -0)",
+            "node a: publication navette_s1 now has 2 table(s) (+1 -1); \"public\".\"t4\" copied by each subscription reading it, then streamed",
+            "node a: publication navette_s3 now has 3 table(s) (+1 -0); \"sales\".\"refunds\" copied by each subscription reading it, then streamed",
             "node a: publication navette_s2 dropped (no subscription reads it any more)",
             "node b: subscription a_to_b updated (sets s1, s3, forward false)",
         ], actions);
