@@ -34,6 +34,57 @@ internal static class NodeInspector
         return result;
     }
 
+    /// <summary>The functions navette's apply, copy, resync and apply call on a target, by signature.</summary>
+    internal static readonly string[] ApplyFunctions =
+    [
+        "pg_replication_origin_create(text)", "pg_replication_origin_drop(text)", "pg_replication_origin_session_setup(text)",
+        "pg_replication_origin_session_reset()", "pg_replication_origin_xact_setup(pg_lsn, timestamp with time zone)",
+        "pg_replication_origin_progress(text, boolean)", "pg_replication_origin_advance(text, pg_lsn)", "pg_replication_origin_oid(text)",
+    ];
+
+    /// <summary>
+    /// What a role that is not a superuser lacks to apply changes on a target, each as the statement that grants it
+    /// (<c>{role}</c> stands for the role): SET on session_replication_role (grantable since PostgreSQL 15) and EXECUTE
+    /// on the replication origin functions. Empty when it has them all.
+    /// </summary>
+    public static async Task<List<string>> MissingApplyGrantsAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var missing = new List<string>();
+        await using (var cmd = new NpgsqlCommand("SELECT has_parameter_privilege('session_replication_role', 'SET')", conn))
+            if (await cmd.ExecuteScalarAsync(ct) is not true)
+                missing.Add("GRANT SET ON PARAMETER session_replication_role TO {role}");
+        var functions = new List<string>();
+        foreach (var f in ApplyFunctions)
+        {
+            await using var cmd = new NpgsqlCommand("SELECT has_function_privilege($1, 'EXECUTE')", conn);
+            cmd.Parameters.AddWithValue("pg_catalog." + f);
+            if (await cmd.ExecuteScalarAsync(ct) is not true) functions.Add("pg_catalog." + f);
+        }
+        if (functions.Count > 0)
+            missing.Add($"GRANT EXECUTE ON FUNCTION {string.Join(", ", functions)} TO {{role}}");
+        return missing;
+    }
+
+    public static async Task<bool> CanCreateInSchemaAsync(NpgsqlConnection conn, string schema, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT has_schema_privilege($1, 'CREATE')", conn);
+        cmd.Parameters.AddWithValue(schema);
+        return await cmd.ExecuteScalarAsync(ct) is true;
+    }
+
+    /// <summary>The owner of the table when the current role does not have its rights (neither owner nor member), else null.</summary>
+    public static async Task<(string Name, bool Super)?> TableOwnerUnlessOwnedAsync(NpgsqlConnection conn, string schema, string name, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT r.rolname, r.rolsuper FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles r ON r.oid = c.relowner
+             WHERE n.nspname = $1 AND c.relname = $2 AND NOT pg_has_role(c.relowner, 'USAGE')
+            """, conn);
+        cmd.Parameters.AddWithValue(schema);
+        cmd.Parameters.AddWithValue(name);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? (r.GetString(0), r.GetBoolean(1)) : null;
+    }
+
     public static async Task<List<SourceTable>> TablesAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("""

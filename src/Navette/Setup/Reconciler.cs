@@ -107,6 +107,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
         var incoming = config.Subscriptions.Values.GroupBy(s => s.To).ToDictionary(g => g.Key, g => g.Count());
         var tablesByNode = new Dictionary<string, List<SourceTable>>();
         var superusers = new HashSet<string>();
+        // Targets whose role may run the apply: superusers, or roles granted what it needs.
+        var appliers = new HashSet<string>();
 
         foreach (var (name, conn) in conns)
         {
@@ -139,8 +141,14 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
             }
             if (incoming.TryGetValue(name, out var receives))
             {
-                if (!role.Super)
-                    _problems.Add($"node {name}: role {conn.UserName} is not a superuser; navette applies changes with session_replication_role = replica and a replication origin, and runs them only as a superuser (PostgreSQL 15 could delegate both, with GRANT SET ON PARAMETER and EXECUTE on the pg_replication_origin functions, which navette does not check for yet; docs/security.md); connect to {name} as a superuser");
+                if (role.Super)
+                    appliers.Add(name);
+                else if (await NodeInspector.MissingApplyGrantsAsync(conn, ct) is { Count: > 0 } missing)
+                    _problems.Add($"node {name}: role {conn.UserName} is not a superuser, and applying changes needs session_replication_role = replica and replication origins, which PostgreSQL 15 reserves to superusers unless granted; " +
+                                  string.Join("; ", missing.Select(m => m.Replace("{role}", Sql.Ident(conn.UserName!), StringComparison.Ordinal))) +
+                                  $" (or connect to {name} as a superuser; docs/security.md lists the target role's privileges)");
+                else
+                    appliers.Add(name);
                 // PostgreSQL tracks at most max_replication_slots replication origins at once on a node.
                 var otherOrigins = await NodeInspector.OtherOriginCountAsync(conn, ct);
                 if (maxSlots < receives + otherOrigins)
@@ -151,9 +159,10 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
         }
 
         var registrations = new Dictionary<string, Dictionary<string, (string OriginNode, string State)>>();
-        foreach (var node in incoming.Keys.Where(superusers.Contains))
+        foreach (var node in incoming.Keys.Where(appliers.Contains))
             registrations[node] = await NodeInspector.RegisteredSubscriptionsAsync(conns[node], ct);
 
+        var schemaChecked = new HashSet<(string Node, string Schema)>();
         foreach (var sub in config.Subscriptions.Values)
         {
             if (!tablesByNode.TryGetValue(sub.From, out var available)) continue;
@@ -182,6 +191,16 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
                     continue;
                 }
                 CompareTable(sub, table, src, dst);
+                if (dst is not null && !superusers.Contains(sub.To) && schemaChecked.Add((sub.To, table.Schema))
+                    && !await NodeInspector.CanCreateInSchemaAsync(to, table.Schema, ct))
+                    _problems.Add($"node {sub.To}: role {to.UserName} cannot create in schema {table.Schema}, and the initial copy rebuilds the indexes of its tables there after the data; " +
+                                  $"GRANT CREATE ON SCHEMA {Sql.Ident(table.Schema)} TO {Sql.Ident(to.UserName!)} (or connect as a superuser)");
+                if (dst is not null && !superusers.Contains(sub.To) && await NodeInspector.TableOwnerUnlessOwnedAsync(to, table.Schema, table.Name, ct) is { } owner)
+                    _problems.Add($"subscription {sub.Name}: role {to.UserName} does not own table {table} on node {sub.To} (its owner is {owner.Name}), and the apply needs the owner's rights " +
+                                  "(the initial copy empties it and rebuilds its indexes, schema changes alter it); " +
+                                  // Membership of a superuser role would hand over everything it owns: only the table is suggested then.
+                                  (owner.Super ? "" : $"GRANT {Sql.Ident(owner.Name)} TO {Sql.Ident(to.UserName!)} or ") +
+                                  $"ALTER TABLE {table.QualifiedName} OWNER TO {Sql.Ident(to.UserName!)} (or connect as a superuser)");
                 if (dst is not null && copiesFirst && await NodeInspector.HasRowsAsync(to, table, ct))
                     _problems.Add($"subscription {sub.Name}: table {table} on node {sub.To} already holds rows, which the initial copy would mix with those of {sub.From}; " +
                                   $"empty it (TRUNCATE {table.QualifiedName}) or set initial_copy: false if it already holds the same data");
@@ -194,7 +213,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
             }
         }
 
-        await CheckExistingStateAsync(conns, superusers, ct);
+        await CheckExistingStateAsync(conns, appliers, ct);
         DdlCaptureSetup.Check(config, superusers, conns, _problems);
         _multiMaster = new MultiMasterSetup(config, _resolved);
         await _multiMaster.CheckAsync(conns, _problems, ct);
@@ -210,14 +229,14 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
     }
 
     /// <summary>What earlier applies and the daemon left behind that the file now contradicts.</summary>
-    private async Task CheckExistingStateAsync(Dictionary<string, NpgsqlConnection> conns, HashSet<string> superusers, CancellationToken ct)
+    private async Task CheckExistingStateAsync(Dictionary<string, NpgsqlConnection> conns, HashSet<string> appliers, CancellationToken ct)
     {
         var slotsByNode = new Dictionary<string, List<(string Name, bool Active)>>();
         foreach (var node in config.Subscriptions.Values.Select(s => s.From).Distinct().Where(conns.ContainsKey))
             slotsByNode[node] = await NodeInspector.NavetteSlotsAsync(conns[node], ct);
 
-        // Reading replication origins' progress needs a superuser; a target without one is already a problem.
-        foreach (var (node, conn) in conns.Where(c => superusers.Contains(c.Key)))
+        // Reading replication origins' progress needs a superuser or its grant; a target without either is already a problem.
+        foreach (var (node, conn) in conns.Where(c => appliers.Contains(c.Key)))
         {
             var registered = await NodeInspector.RegisteredSubscriptionsAsync(conn, ct);
             foreach (var sub in config.Subscriptions.Values.Where(s => s.To == node))
@@ -240,7 +259,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
 
         if (additive) return;
         // A removed subscription's replication origin cannot be dropped while an apply session still holds it.
-        foreach (var (node, conn) in conns.Where(c => superusers.Contains(c.Key)))
+        foreach (var (node, conn) in conns.Where(c => appliers.Contains(c.Key)))
         {
             var keep = config.Subscriptions.Values.Where(s => s.To == node).Select(s => Sql.OriginName(s.Name)).ToHashSet();
             foreach (var origin in await NodeInspector.StringsAsync(conn, "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'navette\\_%'", ct))

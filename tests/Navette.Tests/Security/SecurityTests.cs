@@ -10,7 +10,7 @@ namespace Navette.Tests.Security;
 /// <summary>
 /// The roles docs/security.md describes, exactly: on the origin a REPLICATION login that owns nothing but the navette
 /// schema and is a member of the tables' owner role (PostgreSQL 15 lets only a table's owner publish it); on the target
-/// the apply role; every connection over TLS with sslmode=verify-full against a CA the test makes (the servers refuse
+/// a role that is not a superuser, granted the replica role setting and the replication origin functions; every connection over TLS with sslmode=verify-full against a CA the test makes (the servers refuse
 /// these roles without TLS), passwords from the conninfo (origin) and from PGPASSFILE (target), and none of them in
 /// anything navette prints.
 /// </summary>
@@ -69,12 +69,22 @@ public sealed class SecurityTests(ITestOutputHelper output)
             GRANT CREATE ON DATABASE postgres TO {OriginRole};
             INSERT INTO public.items SELECT g, 'item ' || g, g FROM generate_series(1, 500) g;
             """);
-        // Target: what the apply needs (docs/security.md says why it is a superuser on PostgreSQL 15).
+        // Target: not a superuser. The apply needs the replica role (SET on session_replication_role, grantable since
+        // PostgreSQL 15), the replication origin functions, the tables' owner rights (membership) and its own schema.
         await target.ExecuteAsync($"""
+            CREATE ROLE app_owner NOLOGIN;
             {tables}
+            ALTER TABLE public.items OWNER TO app_owner;
+            ALTER TABLE public.notes OWNER TO app_owner;
             SET password_encryption = 'scram-sha-256';
-            CREATE ROLE {ApplyRole} LOGIN SUPERUSER PASSWORD '{ApplyPassword}';
+            CREATE ROLE {ApplyRole} LOGIN PASSWORD '{ApplyPassword}';
+            GRANT app_owner TO {ApplyRole};
+            GRANT CREATE ON DATABASE postgres TO {ApplyRole};
+            GRANT CREATE ON SCHEMA public TO {ApplyRole};
+            GRANT SET ON PARAMETER session_replication_role TO {ApplyRole};
+            GRANT EXECUTE ON FUNCTION {string.Join(", ", Navette.Setup.NodeInspector.ApplyFunctions.Select(f => "pg_catalog." + f))} TO {ApplyRole};
             """);
+        Assert.False(await target.ScalarAsync<bool>($"SELECT rolsuper FROM pg_roles WHERE rolname = '{ApplyRole}'"));
         await RequireTlsAsync(origin, ca, OriginRole);
         await RequireTlsAsync(target, ca, ApplyRole);
 

@@ -44,20 +44,33 @@ public sealed class PrivilegePreconditionTests(ITestOutputHelper output)
             "set shop: role shop_reader does not own table public.items on node origin, and only its owner can publish it; ALTER TABLE \"public\".\"items\" OWNER TO \"shop_reader\" (or connect as a superuser)",
             "set shop: role shop_reader cannot read table public.notes on node origin, which the initial copy needs; GRANT SELECT ON \"public\".\"notes\" TO \"shop_reader\"",
             "node replica: role applier cannot create the navette schema; GRANT CREATE ON DATABASE \"postgres\" TO \"applier\" (or connect as a superuser)",
-            "node replica: role applier is not a superuser; navette applies changes with session_replication_role = replica and a replication origin, and runs them only as a superuser (PostgreSQL 15 could delegate both, with GRANT SET ON PARAMETER and EXECUTE on the pg_replication_origin functions, which navette does not check for yet; docs/security.md); connect to replica as a superuser");
+            "node replica: role applier is not a superuser, and applying changes needs session_replication_role = replica and replication origins, which PostgreSQL 15 reserves to superusers unless granted; " +
+            "GRANT SET ON PARAMETER session_replication_role TO \"applier\"; GRANT EXECUTE ON FUNCTION " + string.Join(", ", Navette.Setup.NodeInspector.ApplyFunctions.Select(f => "pg_catalog." + f)) +
+            " TO \"applier\" (or connect to replica as a superuser; docs/security.md lists the target role's privileges)",
+            "node replica: role applier cannot create in schema public, and the initial copy rebuilds the indexes of its tables there after the data; GRANT CREATE ON SCHEMA \"public\" TO \"applier\" (or connect as a superuser)",
+            "subscription origin_to_replica: role applier does not own table public.items on node replica (its owner is postgres), and the apply needs the owner's rights (the initial copy empties it and rebuilds its indexes, schema changes alter it); ALTER TABLE \"public\".\"items\" OWNER TO \"applier\" (or connect as a superuser)",
+            "subscription origin_to_replica: role applier does not own table public.notes on node replica (its owner is postgres), and the apply needs the owner's rights (the initial copy empties it and rebuilds its indexes, schema changes alter it); ALTER TABLE \"public\".\"notes\" OWNER TO \"applier\" (or connect as a superuser)");
         await ApplyKit.AssertUntouchedAsync(origin);
         await ApplyKit.AssertUntouchedAsync(replica);
 
-        // Doing what the messages say is enough: the origin stays a non-superuser, and replication works.
+        // Doing what the messages say is enough: neither node's role is a superuser, and replication works.
         await origin.ExecuteAsync("""
             GRANT CREATE ON DATABASE "postgres" TO "shop_reader";
             ALTER ROLE "shop_reader" REPLICATION;
             ALTER TABLE "public"."items" OWNER TO "shop_reader";
             GRANT SELECT ON "public"."notes" TO "shop_reader";
             """);
+        await replica.ExecuteAsync($"""
+            GRANT CREATE ON DATABASE "postgres" TO "applier";
+            GRANT CREATE ON SCHEMA "public" TO "applier";
+            GRANT SET ON PARAMETER session_replication_role TO "applier";
+            GRANT EXECUTE ON FUNCTION {string.Join(", ", Navette.Setup.NodeInspector.ApplyFunctions.Select(f => "pg_catalog." + f))} TO "applier";
+            ALTER TABLE "public"."items" OWNER TO "applier";
+            ALTER TABLE "public"."notes" OWNER TO "applier";
+            """);
         config = kit.Config([
             ("origin", origin.ConnInfo.Replace("user=postgres", "user=shop_reader", StringComparison.Ordinal)),
-            ("replica", replica.ConnInfo)], rest);
+            ("replica", replica.ConnInfo.Replace("user=postgres", "user=applier", StringComparison.Ordinal))], rest);
         var actions = await kit.ApplyAsync(config);
         Assert.Contains("node origin: publication navette_shop created with 2 table(s)", actions);
         Assert.Equal("shop_reader", await origin.ScalarAsync<string>("SELECT pubowner::regrole::text FROM pg_publication WHERE pubname = 'navette_shop'"));
