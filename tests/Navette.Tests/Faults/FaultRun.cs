@@ -291,6 +291,11 @@ internal sealed class FaultRun : IAsyncDisposable
     {
         if (_disk.Unavailable is not null) return "not injected: " + _disk.Unavailable;
         await _disk.FillAsync();
+        // After a while the blobs table reuses the room its deletes and updates left, and the writer alone would not
+        // need a new page: one transaction of 4 MB more than any free space makes sure the target must grow the file.
+        var burst = -10_000_000_000L - 100_000L * _faults.Count(f => f.Kind == FaultKind.TargetDiskFull);
+        await Origin.ExecuteAsync($"INSERT INTO blobs (id, version, payload) SELECT {burst} - g, 0, string_agg(md5(g::text || ':' || i::text), '') " +
+                                  "FROM generate_series(1, 2000) g, generate_series(1, 64) i GROUP BY g");
         string? error;
         try
         {
