@@ -121,6 +121,9 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
     private async Task<string> DescribeFailureAsync(Exception e)
     {
         var text = Describe(e);
+        if ((e as PostgresException ?? e.InnerException as PostgresException) is { SqlState: PostgresErrorCodes.DiskFull } full && e is not ApplyException)
+            return $"node {plan.ToNode} is out of disk space: {Describe(full)}; free space where that file lives (a path relative to the target's data directory; " +
+                   "pg_tblspc/ is a tablespace) and the subscription resumes where it stopped: nothing of the refused transactions was applied";
         if (e is NavetteException || e is not (NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)) return text;
         foreach (var (node, cs, conninfo) in new[] { (plan.ToNode, plan.TargetConnectionString, plan.ToConnInfo), (plan.FromNode, plan.SourceConnectionString, plan.FromConnInfo) })
         {

@@ -354,7 +354,7 @@ internal sealed class FaultRun : IAsyncDisposable
                       $"applied again after {g.Average(f => f.Recovery.TotalSeconds):F1} s on average (max {g.Max(f => f.Recovery.TotalSeconds):F1} s)");
         foreach (var a in audits) lines.Add("  audit " + a);
         foreach (var c in compared)
-            lines.Add($"  navette compare {c.Subject.Schema}.{c.Subject.Name}: {(c.Identical ? "identical" : $"{c.Count(DifferenceKind.Missing)} missing, {c.Count(DifferenceKind.Extra)} extra, {c.Count(DifferenceKind.Different)} different, {c.UnsettledRanges} unsettled, error {c.Error}")} ({c.OriginRows} rows)");
+            lines.Add($"  navette compare {c.Subject.Name}: {(c.Identical ? "identical" : $"{c.Count(DifferenceKind.Missing)} missing, {c.Count(DifferenceKind.Extra)} extra, {c.Count(DifferenceKind.Different)} different, {c.UnsettledRanges} unsettled, error {c.Error}")}");
         lock (_errorsSeen)
             foreach (var e in _errorsSeen.Distinct().Take(6)) lines.Add("  error reported: " + Shorten(e));
         lines.Add($"rows lost: {lost}, duplicated: {duplicated}, different: {different}; navette compare differences: {compareDiffs}");
