@@ -71,7 +71,7 @@ internal static class ChunkSql
     }
 
     /// <summary>
-    /// Columns: n (rows), ks (key values as text, one array per row, ordered), hs (hashes, in the same order). With
+    /// Columns: n (rows), ks (key values as text, one array per row), hs (hashes, in the same order). With
     /// <paramref name="wanted"/>, only the rows of those buckets of the range (cut at <paramref name="innerBounds"/>).
     /// </summary>
     public static string Detail(TargetTable table, IReadOnlyList<string> keyColumns, IReadOnlyList<string> columns, IReadOnlyList<bool> textColumns,
@@ -82,7 +82,8 @@ internal static class ChunkSql
         if (wanted is not null && innerBounds.Count > 0)
             where += (where.Length == 0 ? " WHERE " : " AND ") +
                      $"{BucketExpression(table, keyColumns, innerBounds, p)} = ANY({p.Add(wanted.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer)})";
-        return "SELECT count(*) AS n, coalesce(array_agg(x.k ORDER BY x.k), '{}') AS ks, coalesce(array_agg(x.h ORDER BY x.k), '{}') AS hs " +
+        // No order needed: rows are matched by key; both aggregates of one query see the rows in the same order.
+        return "SELECT count(*) AS n, coalesce(array_agg(x.k), '{}') AS ks, coalesce(array_agg(x.h), '{}') AS hs " +
                $"FROM (SELECT {RowHash(columns, textColumns)} AS h, {keyValues} AS k FROM {table.OnlyName} AS t{where}) AS x";
     }
 
