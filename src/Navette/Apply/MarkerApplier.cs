@@ -74,7 +74,7 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
         var unsettled = Unsettled(r, arrays[2], arrays[3], arrays[4]!, keyColumns, target, p);
         var sql = detail
             ? head + $", s.n, NULL, NULL, NULL, NULL, s.ks, s.hs, {unsettled} FROM ({Consistency.ChunkSql.Detail(target, keyColumns, columns, textColumns, arrays[2], arrays[3], inner, wanted, p)}) AS s"
-            : head + $", (SELECT coalesce(sum(x), 0) FROM unnest(s.bn) AS x), s.bs, s.bn, s.b1, s.b2, NULL, NULL, {unsettled} " +
+            : head + $", (SELECT coalesce(sum(x), 0) FROM unnest(s.bn) AS x), s.bs, s.bn, s.b1, NULL, NULL, NULL, {unsettled} " +
               $"FROM ({Consistency.ChunkSql.Buckets(target, keyColumns, columns, textColumns, arrays[2], arrays[3], inner, p)}) AS s";
         await compareSessions.StartAsync(sql, p.List, $"compare of {target.QualifiedName} (request {r["chunk"]} of run {r["run"]})", ct);
     }

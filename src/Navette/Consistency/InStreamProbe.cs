@@ -81,7 +81,7 @@ internal sealed class InStreamProbe : RangeProbe
         var deadline = DateTime.UtcNow + _timeout;
         var sql = detail
             ? "SELECT row_count, keys, hashes, unsettled FROM navette.compare_result WHERE run = $1 AND chunk = $2"
-            : "SELECT buckets, bucket_rows, bucket_hashes, bucket_hashes2, unsettled FROM navette.compare_result WHERE run = $1 AND chunk = $2";
+            : "SELECT buckets, bucket_rows, bucket_hashes, unsettled FROM navette.compare_result WHERE run = $1 AND chunk = $2";
         while (true)
         {
             await using (var cmd = new NpgsqlCommand(sql, Target))
@@ -92,7 +92,7 @@ internal sealed class InStreamProbe : RangeProbe
                 if (await r.ReadAsync(ct))
                     return detail
                         ? (RangeSummary.ReadDetail(r, 0, Subject.KeyColumns.Length), r.GetInt32(3))
-                        : (RangeSummary.ReadBuckets(r, 0), r.GetInt32(4));
+                        : (RangeSummary.ReadBuckets(r, 0), r.GetInt32(3));
             }
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException(

@@ -2,8 +2,8 @@ using Npgsql;
 
 namespace Navette.Consistency;
 
-/// <summary>One bucket of a range as one node holds it: rows, and two checksums of their hashes.</summary>
-internal readonly record struct BucketSummary(long Rows, long Checksum, long Checksum2);
+/// <summary>One bucket of a range as one node holds it: rows, and the xor of their hashes.</summary>
+internal readonly record struct BucketSummary(long Rows, long Checksum);
 
 /// <summary>
 /// A key range as one node holds it: per bucket (the range cut at inner bounds) a <see cref="BucketSummary"/>, or in
@@ -13,15 +13,14 @@ internal sealed record RangeSummary(long Rows, Dictionary<int, BucketSummary>? B
 {
     public BucketSummary Bucket(int b) => Buckets!.TryGetValue(b, out var s) ? s : default;
 
-    /// <summary>Reads bs, bn, b1, b2 from <paramref name="first"/> on.</summary>
+    /// <summary>Reads bs, bn, b1 from <paramref name="first"/> on.</summary>
     public static RangeSummary ReadBuckets(NpgsqlDataReader r, int first)
     {
         var numbers = r.GetFieldValue<int[]>(first);
         var rows = r.GetFieldValue<long[]>(first + 1);
         var c1 = r.GetFieldValue<long[]>(first + 2);
-        var c2 = r.GetFieldValue<long[]>(first + 3);
         var buckets = new Dictionary<int, BucketSummary>();
-        for (var i = 0; i < numbers.Length; i++) buckets[numbers[i]] = new BucketSummary(rows[i], c1[i], c2[i]);
+        for (var i = 0; i < numbers.Length; i++) buckets[numbers[i]] = new BucketSummary(rows[i], c1[i]);
         return new RangeSummary(rows.Sum(), buckets, null, null);
     }
 

@@ -508,7 +508,9 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
                                   $"DELETE FROM navette.copy_deferred_index WHERE subscription = {Sql.Literal(name)}", ct);
             _actions.Add($"node {node}: subscription {name} unregistered" + (deferred.Count > 0 ? $" ({deferred.Count} index(es) its interrupted copy had deferred rebuilt)" : ""));
         }
-        var origins = incoming.Select(Sql.OriginName).ToHashSet();
+        // Replication origins belong to the whole cluster, which can hold several nodes (databases): only those of
+        // subscriptions gone from the file are orphans.
+        var origins = config.Subscriptions.Keys.Select(Sql.OriginName).ToHashSet();
         foreach (var origin in await NodeInspector.StringsAsync(conn, "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'navette\\_%'", ct))
         {
             if (origins.Contains(origin)) continue;
@@ -520,7 +522,7 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
         foreach (var origin in await NodeInspector.StringsAsync(conn, "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'navette-copy:%'", ct))
         {
             var parts = origin.Split(':');
-            if (parts.Length == 3 && incoming.Contains(parts[1])) continue;
+            if (parts.Length == 3 && config.Subscriptions.ContainsKey(parts[1])) continue;
             await ExecAsync(conn, $"SELECT pg_replication_origin_drop({Sql.Literal(origin)})", ct);
             _actions.Add($"node {node}: replication origin {origin} dropped (left by an interrupted copy)");
         }
