@@ -107,14 +107,15 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
         var incoming = config.Subscriptions.Values.GroupBy(s => s.To).ToDictionary(g => g.Key, g => g.Count());
         var tablesByNode = new Dictionary<string, List<SourceTable>>();
         var superusers = new HashSet<string>();
-        // Targets whose role may run the apply: superusers, or roles granted what it needs.
+        // Nodes whose role may run the apply and read replication origins: superusers, or targets granted what it needs.
         var appliers = new HashSet<string>();
 
         foreach (var (name, conn) in conns)
         {
             var settings = await NodeInspector.SettingsAsync(conn, ct);
             var role = await NodeInspector.RoleAsync(conn, ct);
-            if (role.Super) superusers.Add(name);
+            // Every superuser node is checked for leftovers (a node the file no longer writes to may still hold an origin).
+            if (role.Super) { superusers.Add(name); appliers.Add(name); }
             if (int.Parse(settings["server_version_num"], CultureInfo.InvariantCulture) < 150000)
                 _problems.Add($"node {name}: PostgreSQL {settings["server_version_num"]} is too old; navette needs PostgreSQL 15 or later");
             if (!role.Super && !role.CanCreateInDb)
@@ -141,14 +142,16 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
             }
             if (incoming.TryGetValue(name, out var receives))
             {
-                if (role.Super)
-                    appliers.Add(name);
-                else if (await NodeInspector.MissingApplyGrantsAsync(conn, ct) is { Count: > 0 } missing)
-                    _problems.Add($"node {name}: role {conn.UserName} is not a superuser, and applying changes needs session_replication_role = replica and replication origins, which PostgreSQL 15 reserves to superusers unless granted; " +
-                                  string.Join("; ", missing.Select(m => m.Replace("{role}", Sql.Ident(conn.UserName!), StringComparison.Ordinal))) +
-                                  $" (or connect to {name} as a superuser; docs/security.md lists the target role's privileges)");
-                else
-                    appliers.Add(name);
+                if (!role.Super)
+                {
+                    var missing = await NodeInspector.MissingApplyGrantsAsync(conn, ct);
+                    if (missing.Count == 0)
+                        appliers.Add(name);
+                    else
+                        _problems.Add($"node {name}: role {conn.UserName} is not a superuser, and applying changes needs session_replication_role = replica and replication origins, which PostgreSQL 15 reserves to superusers unless granted; " +
+                                      string.Join("; ", missing.Select(m => m.Replace("{role}", Sql.Ident(conn.UserName!), StringComparison.Ordinal))) +
+                                      $" (or connect to {name} as a superuser; docs/security.md lists the target role's privileges)");
+                }
                 // PostgreSQL tracks at most max_replication_slots replication origins at once on a node.
                 var otherOrigins = await NodeInspector.OtherOriginCountAsync(conn, ct);
                 if (maxSlots < receives + otherOrigins)

@@ -24,6 +24,7 @@ internal sealed class TinyDisk : IAsyncDisposable
 
     public static async Task<TinyDisk> MountAsync(string parent)
     {
+        await UnmountLeftoversAsync();
         var disk = new TinyDisk(Path.Combine(parent, "tinydisk-" + Guid.NewGuid().ToString("N")[..8]));
         Directory.CreateDirectory(disk._mountPoint);
         if (!PosixUser.IsRoot)
@@ -41,6 +42,25 @@ internal sealed class TinyDisk : IAsyncDisposable
         Directory.CreateDirectory(disk.TablespaceDir);
         await PosixUser.GiveToPostgresAsync(disk._mountPoint, CancellationToken.None);
         return disk;
+    }
+
+    /// <summary>
+    /// Unmounts the tiny disks of test processes that died without disposing them (their root folders, named
+    /// navette-tests-PID-..., are deleted by the next test process, which a mount inside would prevent).
+    /// </summary>
+    private static async Task UnmountLeftoversAsync()
+    {
+        if (!PosixUser.IsRoot || !File.Exists("/proc/mounts")) return;
+        var prefix = Path.Combine(Path.GetTempPath(), "navette-tests-");
+        foreach (var line in await File.ReadAllLinesAsync("/proc/mounts"))
+        {
+            var fields = line.Split(' ');
+            if (fields.Length < 3 || fields[2] != "tmpfs" || !fields[1].StartsWith(prefix, StringComparison.Ordinal) || !fields[1].Contains("/tinydisk-", StringComparison.Ordinal)) continue;
+            var rest = fields[1][prefix.Length..];
+            var dash = rest.IndexOf('-', StringComparison.Ordinal);
+            if (dash <= 0 || !int.TryParse(rest[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || PgProcesses.IsAlive(pid)) continue;
+            await ProcessRunner.RunAsync("umount", ["-l", fields[1]], new ProcessRunOptions { ThrowOnError = false }, CancellationToken.None);
+        }
     }
 
     /// <summary>Bytes in use on the file system.</summary>
