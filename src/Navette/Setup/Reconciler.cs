@@ -264,7 +264,8 @@ internal sealed class Reconciler(NavetteConfig config, ILogger log, bool additiv
         // A removed subscription's replication origin cannot be dropped while an apply session still holds it.
         foreach (var (node, conn) in conns.Where(c => appliers.Contains(c.Key)))
         {
-            var keep = config.Subscriptions.Values.Where(s => s.To == node).Select(s => Sql.OriginName(s.Name)).ToHashSet();
+            // Of any subscription in the file: origins are the cluster's, and another node may be a database beside this one.
+            var keep = config.Subscriptions.Keys.Select(Sql.OriginName).ToHashSet();
             foreach (var origin in await NodeInspector.StringsAsync(conn, "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'navette\\_%'", ct))
             {
                 if (keep.Contains(origin)) continue;

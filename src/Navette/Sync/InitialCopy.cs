@@ -228,46 +228,12 @@ internal sealed class InitialCopy(
         var progress = _progress[table];
         if (Interlocked.Exchange(ref progress.Started, 1) == 0) progress.Clock.Start();
         var format = table.Binary ? "binary" : "text";
-        var counter = new CopyRowCounter(table.Binary);
-        long counted = 0;
         await using var tx = await target.BeginTransactionAsync(ct);
-        var copyOut = $"COPY {chunk.CopySource} TO STDOUT (FORMAT {format})";
-        var copyIn = $"COPY {table.QualifiedName} ({table.ColumnList}) FROM STDIN (FORMAT {format})";
-        if (table.Binary)
+        await CopyPipe.RunAsync(source, target, table, chunk.CopySource, buffer, (rows, bytes) =>
         {
-            await using var reader = await source.BeginRawBinaryCopyAsync(copyOut, ct);
-            await using var writer = await target.BeginRawBinaryCopyAsync(copyIn, ct);
-            int n;
-            while ((n = await reader.ReadAsync(buffer, ct)) > 0)
-            {
-                counter.Feed(buffer.AsSpan(0, n));
-                await writer.WriteAsync(buffer.AsMemory(0, n), ct);
-                Interlocked.Add(ref progress.Bytes, n);
-                Interlocked.Add(ref progress.Rows, counter.Rows - counted);
-                counted = counter.Rows;
-            }
-        }
-        else
-        {
-            // Text format (user-defined types, whose binary form embeds OIDs that differ between databases).
-            var chars = ArrayPool<char>.Shared.Rent(buffer.Length / 2);
-            try
-            {
-                using var reader = await source.BeginTextExportAsync(copyOut, ct);
-                await using var writer = await target.BeginTextImportAsync(copyIn, ct);
-                int n;
-                while ((n = await reader.ReadAsync(chars.AsMemory(), ct)) > 0)
-                {
-                    Interlocked.Add(ref progress.Rows, chars.AsSpan(0, n).Count('\n'));
-                    await writer.WriteAsync(chars.AsMemory(0, n), ct);
-                    Interlocked.Add(ref progress.Bytes, n);
-                }
-            }
-            finally
-            {
-                ArrayPool<char>.Shared.Return(chars);
-            }
-        }
+            Interlocked.Add(ref progress.Rows, rows);
+            Interlocked.Add(ref progress.Bytes, bytes);
+        }, ct);
         await tx.CommitAsync(ct);
         if (Interlocked.Decrement(ref progress.ChunksLeft) > 0) return;
         progress.Clock.Stop();

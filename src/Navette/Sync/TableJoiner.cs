@@ -54,32 +54,8 @@ internal sealed class TableJoiner(string subscription, string sourceConnectionSt
 
     private static async Task<long> CopyAsync(NpgsqlConnection source, NpgsqlConnection target, CopyTable table, byte[] buffer, CancellationToken ct)
     {
-        var format = table.Binary ? "binary" : "text";
-        var copyOut = $"COPY (SELECT {table.ColumnList} FROM {table.QualifiedName}) TO STDOUT (FORMAT {format})";
-        var copyIn = $"COPY {table.QualifiedName} ({table.ColumnList}) FROM STDIN (FORMAT {format})";
-        if (table.Binary)
-        {
-            var counter = new CopyRowCounter(binary: true);
-            await using var reader = await source.BeginRawBinaryCopyAsync(copyOut, ct);
-            await using var writer = await target.BeginRawBinaryCopyAsync(copyIn, ct);
-            int n;
-            while ((n = await reader.ReadAsync(buffer, ct)) > 0)
-            {
-                counter.Feed(buffer.AsSpan(0, n));
-                await writer.WriteAsync(buffer.AsMemory(0, n), ct);
-            }
-            return counter.Rows;
-        }
-        using var textReader = await source.BeginTextExportAsync(copyOut, ct);
-        await using var textWriter = await target.BeginTextImportAsync(copyIn, ct);
-        var chars = new char[buffer.Length / 2];
-        long lines = 0;
-        int read;
-        while ((read = await textReader.ReadAsync(chars.AsMemory(), ct)) > 0)
-        {
-            lines += chars.AsSpan(0, read).Count('\n');
-            await textWriter.WriteAsync(chars.AsMemory(0, read), ct);
-        }
-        return lines;
+        long rows = 0;
+        await CopyPipe.RunAsync(source, target, table, $"(SELECT {table.ColumnList} FROM {table.QualifiedName})", buffer, (r, _) => rows += r, ct);
+        return rows;
     }
 }

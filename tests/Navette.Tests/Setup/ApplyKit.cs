@@ -19,6 +19,8 @@ internal sealed class ApplyKit(ITestOutputHelper output) : IDisposable
     private const string Header = "navette apply found ";
     private readonly ILoggerFactory _logs = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Information).AddProvider(new TestOutputLoggerProvider(output)));
 
+    public ILoggerFactory Logs => _logs;
+
     public string ConfigPath { get; } = Path.Combine(TestClusters.RootDir, $"apply-{Guid.NewGuid():N}.yaml");
 
     /// <summary>Writes and loads a configuration whose nodes section lists <paramref name="nodes"/> (name, conninfo).</summary>
