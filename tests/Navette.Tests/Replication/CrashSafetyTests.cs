@@ -76,6 +76,13 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
             // own start-up can take seconds, and kills that land before the daemon does anything test nothing.
             Assert.True(await daemon.WaitForOutputAsync("navette run:", TimeSpan.FromSeconds(60)), "the daemon exited by itself:\n" + daemon.RecentOutput());
             await Task.Delay(random.Next(200, 3000));
+            if (i % 5 == 4)
+            {
+                // Before a progress check the run is given the chance to apply something: on a loaded machine every
+                // earlier run may have been killed before its first batch.
+                await Eventually.TrueAsync(async () => (await NodeQueries.SubscriptionAsync(h["replica"], Sub))?.RowsApplied > lastApplied || daemon.HasExited,
+                    TimeSpan.FromSeconds(120), "the daemon to apply rows", pollMs: 50);
+            }
             Assert.False(daemon.HasExited, "the daemon exited by itself:\n" + daemon.RecentOutput());
             daemon.Kill();
             await daemon.WaitForExitAsync(TimeSpan.FromSeconds(10));
