@@ -152,7 +152,7 @@ internal sealed class MarkerApplier(string subscription, RecentTransactions rece
     }
 
     /// <summary>The text form of arrays (as pgoutput sends them) parsed by PostgreSQL itself.</summary>
-    private static async Task<string?[]?[]> ParseArraysAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct, params string?[] texts)
+    internal static async Task<string?[]?[]> ParseArraysAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct, params string?[] texts)
     {
         var sql = "SELECT " + string.Join(", ", texts.Select((_, i) => $"${i + 1}::text[]"));
         await using var cmd = new NpgsqlCommand(sql, conn, tx);

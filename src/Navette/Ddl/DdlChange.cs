@@ -1,5 +1,5 @@
 using Npgsql;
-using NpgsqlTypes;
+using Navette.Apply;
 
 namespace Navette.Ddl;
 
@@ -9,16 +9,13 @@ internal sealed record DdlChange(long Id, string Kind, string? SetName, string C
 {
     public static async Task<DdlChange> ParseAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyDictionary<string, string?> row, CancellationToken ct)
     {
-        // The arrays come in PostgreSQL's text form: PostgreSQL parses them.
-        await using var cmd = new NpgsqlCommand("SELECT $1::text[], $2::text[], $3::text[], $4::text[]", conn, tx);
-        foreach (var column in new[] { "command_tags", "object_types", "object_schemas", "object_names" })
-            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)row.GetValueOrDefault(column) ?? "{}", NpgsqlDbType = NpgsqlDbType.Text });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        await r.ReadAsync(ct);
+        var arrays = await MarkerApplier.ParseArraysAsync(conn, tx, ct,
+            row.GetValueOrDefault("command_tags") ?? "{}", row.GetValueOrDefault("object_types") ?? "{}",
+            row.GetValueOrDefault("object_schemas") ?? "{}", row.GetValueOrDefault("object_names") ?? "{}");
         return new DdlChange(
             long.Parse(row["id"]!, System.Globalization.CultureInfo.InvariantCulture), row["kind"]!, row.GetValueOrDefault("set_name"), row["command"]!,
             row["search_path"]!, row.GetValueOrDefault("role_name") ?? "",
-            r.GetFieldValue<string?[]>(0), r.GetFieldValue<string?[]>(1), r.GetFieldValue<string?[]>(2), r.GetFieldValue<string?[]>(3));
+            arrays[0]!, arrays[1]!, arrays[2]!, arrays[3]!);
     }
 
     /// <summary>The command on one line, cut to <paramref name="max"/> characters, for logs and errors.</summary>

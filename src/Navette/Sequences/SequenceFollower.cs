@@ -17,28 +17,21 @@ internal sealed class SequenceFollower(string subscription, IReadOnlyList<SetCon
     public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyDictionary<string, string?> row, CancellationToken ct)
     {
         if (_followed.Count == 0) return;
-        string?[][] arrays;
-        await using (var parse = new NpgsqlCommand("SELECT $1::text[], $2::text[], $3::text[], $4::text[], $5::text[]", conn, tx))
-        {
-            foreach (var column in new[] { "schemas", "names", "last_values", "owner_schemas", "owner_tables" })
-                parse.Parameters.Add(new NpgsqlParameter { Value = (object?)row.GetValueOrDefault(column) ?? "{}", NpgsqlDbType = NpgsqlDbType.Text });
-            await using var r = await parse.ExecuteReaderAsync(ct);
-            await r.ReadAsync(ct);
-            arrays = Enumerable.Range(0, 5).Select(i => r.GetFieldValue<string?[]>(i)).ToArray();
-        }
+        var arrays = await Apply.MarkerApplier.ParseArraysAsync(conn, tx, ct,
+            new[] { "schemas", "names", "last_values", "owner_schemas", "owner_tables" }.Select(c => row.GetValueOrDefault(c) ?? "{}").ToArray());
         var schemas = new List<string>();
         var names = new List<string>();
         var values = new List<long>();
-        for (var i = 0; i < arrays[0].Length; i++)
+        for (var i = 0; i < arrays[0]!.Length; i++)
         {
-            var schema = arrays[0][i]!;
-            var name = arrays[1][i]!;
-            var ownerSchema = arrays[3][i]!;
-            var ownerTable = arrays[4][i]!;
+            var schema = arrays[0]![i]!;
+            var name = arrays[1]![i]!;
+            var ownerSchema = arrays[3]![i]!;
+            var ownerTable = arrays[4]![i]!;
             if (!_followed.Any(s => s.Matches(schema, name) || (ownerTable.Length > 0 && s.Matches(ownerSchema, ownerTable)))) continue;
             schemas.Add(schema);
             names.Add(name);
-            values.Add(long.Parse(arrays[2][i]!, System.Globalization.CultureInfo.InvariantCulture));
+            values.Add(long.Parse(arrays[2]![i]!, System.Globalization.CultureInfo.InvariantCulture));
         }
         if (schemas.Count == 0) return;
         await using var cmd = new NpgsqlCommand("""
