@@ -124,10 +124,18 @@ internal sealed class ApplyWriter : IAsyncDisposable
     /// <summary>Applies <paramref name="txs"/> as one target transaction. Returns the number of row changes written.</summary>
     public async Task<int> ApplyAsync(IReadOnlyList<SourceTransaction> txs, double rowsPerSecond, CancellationToken ct)
     {
-        var rows = txs.Sum(t => t.Changes.Count);
+        var rows = txs.Sum(t => t.ChangeCount);
         var sourceOrder = txs.Select(t => ((SourceTransaction?)t, (IReadOnlyList<RowChange>)t.Changes)).ToList();
         LastConflicts = 0;
         LastQueuedRebroadcasts = false;
+        if (txs is [{ Spilled: { } spilled } big])
+        {
+            if (_conflicts is not null)
+                throw new InvalidOperationException("a subscription with conflict handling plans each transaction in memory and does not spill");
+            return await ApplySpilledAsync(big, spilled, rowsPerSecond, ct);
+        }
+        if (txs.Any(t => t.Spilled is not null))
+            throw new InvalidOperationException("a spilled transaction is applied alone");
         if (_conflicts is not null)
         {
             if (txs.Count != 1)
@@ -168,7 +176,38 @@ internal sealed class ApplyWriter : IAsyncDisposable
         return rows;
     }
 
-    private async Task ApplyChangesAsync(IReadOnlyList<SourceTransaction> txs, IEnumerable<(SourceTransaction? Tx, IReadOnlyList<RowChange> Changes)> segments,
+    /// <summary>
+    /// A transaction spilled to disk: one target transaction like any other, fed block by block from the file, so only one
+    /// block is in memory. Refused with set-based statements, it is read again and applied row by row in source order.
+    /// </summary>
+    private async Task<int> ApplySpilledAsync(SourceTransaction tx, Capture.SpilledChanges spilled, double rowsPerSecond, CancellationToken ct)
+    {
+        _log.LogInformation("subscription {Subscription}: applying source transaction {Xid} ({Changes} changes) from its spill file", _subscription, tx.Xid, spilled.Count);
+        try
+        {
+            await ApplyChangesAsync([tx], Blocks(tx, spilled, ct), spilled.Count, rowsPerSecond, sets: true, ct);
+            return spilled.Count;
+        }
+        catch (Exception e) when (e is ApplyException or PostgresException && _conn.State == System.Data.ConnectionState.Open)
+        {
+            _log.LogDebug("subscription {Subscription}: spilled transaction refused ({Error}); applying it again row by row", _subscription, e.Message);
+        }
+        await ApplyChangesAsync([tx], Blocks(tx, spilled, ct), spilled.Count, rowsPerSecond, sets: false, ct);
+        return spilled.Count;
+
+        static async IAsyncEnumerable<(SourceTransaction?, IReadOnlyList<RowChange>)> Blocks(SourceTransaction tx, Capture.SpilledChanges spilled,
+            [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+        {
+            await foreach (var block in spilled.ReadAsync(ct))
+                yield return (tx, block);
+        }
+    }
+
+    private Task ApplyChangesAsync(IReadOnlyList<SourceTransaction> txs, IEnumerable<(SourceTransaction? Tx, IReadOnlyList<RowChange> Changes)> segments,
+        int sourceRows, double rowsPerSecond, bool sets, CancellationToken ct, bool planConflicts = false) =>
+        ApplyChangesAsync(txs, segments.ToAsyncEnumerable(), sourceRows, rowsPerSecond, sets, ct, planConflicts);
+
+    private async Task ApplyChangesAsync(IReadOnlyList<SourceTransaction> txs, IAsyncEnumerable<(SourceTransaction? Tx, IReadOnlyList<RowChange> Changes)> segments,
         int sourceRows, double rowsPerSecond, bool sets, CancellationToken ct, bool planConflicts = false)
     {
         var last = txs[^1];
@@ -185,13 +224,16 @@ internal sealed class ApplyWriter : IAsyncDisposable
         if (planConflicts)
         {
             plan = await _conflicts!.PlanAsync(_conn, tx, last, r => TargetAsync(r, tx, ct), ct);
-            segments = [(last, plan.Changes)];
+            segments = new[] { ((SourceTransaction?)last, (IReadOnlyList<RowChange>)plan.Changes) }.ToAsyncEnumerable();
             LastConflicts = plan.Conflicts;
             LastQueuedRebroadcasts = plan.Rebroadcasts;
         }
 
-        foreach (var (t, changes) in segments)
+        // A schema-change marker that ran its script skips the rest of its transaction, which may span several blocks.
+        SourceTransaction? skipRestOf = null;
+        await foreach (var (t, changes) in segments)
         {
+            if (skipRestOf is not null && ReferenceEquals(t, skipRestOf)) continue;
             for (var i = 0; i < changes.Count; i++)
             {
                 var c = changes[i];
@@ -204,7 +246,11 @@ internal sealed class ApplyWriter : IAsyncDisposable
                     // The schema changed: tables are looked up again (and a script's own row changes, which it made
                     // again here, are not applied a second time).
                     _targets.Clear();
-                    if (outcome == MarkerOutcome.SchemaChangedSkipRest) break;
+                    if (outcome == MarkerOutcome.SchemaChangedSkipRest)
+                    {
+                        skipRestOf = t;
+                        break;
+                    }
                     continue;
                 }
                 var target = await TargetAsync(c.Relation, tx, ct);

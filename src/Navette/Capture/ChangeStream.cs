@@ -92,7 +92,30 @@ internal sealed class ChangeStream : IAsyncDisposable
     public Task SendStatusAsync(CancellationToken ct) => _conn.SendStatusUpdate(ct);
 
     /// <summary>Streams from <paramref name="startLsn"/> until cancelled or the connection fails.</summary>
-    public async Task RunAsync(NpgsqlLogSequenceNumber startLsn, ChannelWriter<SourceTransaction> output, CancellationToken ct)
+    /// <param name="spillAbove">
+    /// A transaction whose changes take more memory than this goes on in a temporary file (<see cref="SpilledChanges"/>),
+    /// under <paramref name="spillDirectory"/> (the system's temporary directory when null).
+    /// </param>
+    public async Task RunAsync(NpgsqlLogSequenceNumber startLsn, ChannelWriter<SourceTransaction> output, CancellationToken ct,
+        long spillAbove = long.MaxValue, string? spillDirectory = null)
+    {
+        SpilledChanges? spill = null;
+        try
+        {
+            await StreamAsync(startLsn, output, spillAbove, spillDirectory, s => spill = s, ct);
+        }
+        finally
+        {
+            // A transaction cut off by a stop or a broken connection: its file goes with it.
+            if (spill is not null) await spill.DisposeAsync();
+        }
+    }
+
+    /// <summary>Once spilling, changes go to the file in blocks of about this size.</summary>
+    private const long SpillBlockBytes = 16L << 20;
+
+    private async Task StreamAsync(NpgsqlLogSequenceNumber startLsn, ChannelWriter<SourceTransaction> output, long spillAbove, string? spillDirectory,
+        Action<SpilledChanges?> spilling, CancellationToken ct)
     {
         if (startLsn != NpgsqlLogSequenceNumber.Invalid)
             Confirm(startLsn);
@@ -103,6 +126,8 @@ internal sealed class ChangeStream : IAsyncDisposable
         BeginMessage? begin = null;
         string? origin = null;
         long bytes = 0;
+        long spilledBytes = 0;
+        SpilledChanges? spill = null;
 
         await foreach (var msg in _conn.StartReplication(slot, options, ct, startLsn))
         {
@@ -114,6 +139,7 @@ internal sealed class ChangeStream : IAsyncDisposable
                     origin = null;
                     changes = new List<RowChange>();
                     bytes = 0;
+                    spilledBytes = 0;
                     break;
                 case OriginMessage o:
                     origin = o.OriginName;
@@ -189,6 +215,21 @@ internal sealed class ChangeStream : IAsyncDisposable
                     // Without forward, a transaction the source itself received by replication is not passed on:
                     // that is what keeps a cascade explicit and prevents loops.
                     var keep = _forward || origin is null;
+                    if (spill is not null)
+                    {
+                        if (keep)
+                        {
+                            await spill.CompleteAsync(changes!, ct);
+                            _log.LogInformation("transaction {Xid} committed at {Lsn}: {Changes} changes ({Size}) went to a spill file, above max_transaction_memory ({Limit})",
+                                begin?.TransactionXid ?? 0, c.CommitLsn, spill.Count, Config.ConfigUnits.FormatSize(spill.FileBytes), Config.ConfigUnits.FormatSize(spillAbove));
+                        }
+                        else
+                        {
+                            await spill.DisposeAsync();
+                            spill = null;
+                        }
+                        changes = [];
+                    }
                     var tx = new SourceTransaction
                     {
                         Xid = begin?.TransactionXid ?? 0,
@@ -197,20 +238,34 @@ internal sealed class ChangeStream : IAsyncDisposable
                         CommitTime = c.TransactionCommitTimestamp,
                         OriginName = origin,
                         Changes = keep ? changes ?? [] : [],
+                        Spilled = spill,
                         ApproximateBytes = keep ? bytes : 0,
                     };
+                    // From here the applier owns the file.
+                    spill = null;
+                    spilling(null);
                     changes = null;
                     begin = null;
                     Interlocked.Increment(ref _transactionsSeen);
                     _inTransaction = false;
                     if (_log.IsEnabled(LogLevel.Trace))
-                        _log.LogTrace("received transaction {Xid} committed at {Lsn} with {Changes} change(s), origin {Origin}", tx.Xid, tx.CommitLsn, tx.Changes.Count, origin ?? "local");
+                        _log.LogTrace("received transaction {Xid} committed at {Lsn} with {Changes} change(s), origin {Origin}", tx.Xid, tx.CommitLsn, tx.ChangeCount, origin ?? "local");
                     await output.WriteAsync(tx, ct);
                     break;
                 }
                 default:
                     _log.LogDebug("ignoring pgoutput message {Type}", msg.GetType().Name);
                     break;
+            }
+            if (changes is not null && bytes - spilledBytes > (spill is null ? spillAbove : Math.Min(spillAbove, SpillBlockBytes)))
+            {
+                if (spill is null)
+                {
+                    spill = SpilledChanges.Create(spillDirectory);
+                    spilling(spill);
+                }
+                await spill.WriteAsync(changes, ct);
+                spilledBytes = bytes;
             }
         }
     }

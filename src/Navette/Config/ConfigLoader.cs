@@ -26,7 +26,7 @@ internal static partial class ConfigLoader
     /// <summary>Generated mesh subscription names still fit a slot name (63 bytes) behind the navette_ prefix.</summary>
     public const int MaxGeneratedNameLength = 55;
     private static readonly string[] SubscriptionKeys =
-        ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers", "lag_threshold", "wal_retention", "synchronous", "degrade_after", "apply_timeout"];
+        ["from", "to", "sets", "initial_copy", "forward", "copy_schema", "copy_workers", "lag_threshold", "wal_retention", "synchronous", "degrade_after", "apply_timeout", "max_transaction_memory"];
     private static readonly string[] StandbyKeys =
         ["from", "pgdata", "port", "host", "mode", "hot", "slot", "archive", "delay"];
 
@@ -734,6 +734,7 @@ internal static partial class ConfigLoader
                     Synchronous = synchronous,
                     DegradeAfter = degradeAfter,
                     ApplyTimeout = ApplyTimeout(fields, owner),
+                    MaxTransactionMemory = MaxTransactionMemory(fields, owner),
                 };
 
                 if (from is not null && to is not null && from != to)
@@ -768,6 +769,17 @@ internal static partial class ConfigLoader
             Error(LineOf(field), $"{owner}: 'apply_timeout' must be {ConfigUnits.DurationHint}, at least 100ms"
                 + (field.Value is YamlTreeScalar { IsNull: false } s ? $", not '{s.Value}'" : ""));
             return SubscriptionConfig.DefaultApplyTimeout;
+        }
+
+        /// <summary><c>max_transaction_memory</c>: above this a source transaction's changes go to a temporary file.</summary>
+        private long MaxTransactionMemory(Dictionary<string, KeyValuePair<YamlTreeScalar, YamlTreeNode>> fields, string owner)
+        {
+            if (!fields.TryGetValue("max_transaction_memory", out var field)) return SubscriptionConfig.DefaultMaxTransactionMemory;
+            if (field.Value is YamlTreeScalar { IsNull: false } scalar && ConfigUnits.TryParseSize(scalar.Value, out var bytes) && bytes >= SubscriptionConfig.MinMaxTransactionMemory)
+                return bytes;
+            Error(LineOf(field), $"{owner}: 'max_transaction_memory' must be {ConfigUnits.SizeHint}, at least 1MB"
+                + (field.Value is YamlTreeScalar { IsNull: false } s ? $", not '{s.Value}'" : ""));
+            return SubscriptionConfig.DefaultMaxTransactionMemory;
         }
 
         private void ValidateStandbys(

@@ -159,6 +159,15 @@ internal sealed record SubscriptionConfig(
 
     public static readonly TimeSpan DefaultApplyTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// <c>max_transaction_memory</c>: a source transaction whose changes take more memory than this goes on in a temporary
+    /// file (TMPDIR) and is applied from there block by block, which bounds the daemon's memory whatever the transaction's size.
+    /// </summary>
+    public long MaxTransactionMemory { get; init; } = DefaultMaxTransactionMemory;
+
+    public const long DefaultMaxTransactionMemory = 64L << 20;
+    public const long MinMaxTransactionMemory = 1L << 20;
+
     /// <summary>Lag threshold and WAL retention sizes: its own keys, else the monitoring section's.</summary>
     public SubscriptionLimits Limits { get; init; } = SubscriptionLimits.Default;
 

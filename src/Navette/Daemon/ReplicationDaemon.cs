@@ -22,6 +22,7 @@ internal sealed class ReplicationDaemon(NavetteConfig config, ILoggerFactory log
     {
         Conflicts = ConflictRules.For(config, sub),
         ApplyTimeout = sub.ApplyTimeout,
+        MaxTransactionMemory = sub.MaxTransactionMemory,
         FromConnInfo = config.Nodes[sub.From].RedactedConnInfo,
         ToConnInfo = config.Nodes[sub.To].RedactedConnInfo,
         Sets = sub.Sets.Select(s => config.Sets[s]).ToList(),

@@ -22,6 +22,9 @@ internal sealed record SubscriptionPlan(
     /// <summary>How long an apply statement waits for a lock on the target before the attempt fails (<c>apply_timeout</c>).</summary>
     public TimeSpan ApplyTimeout { get; init; } = Config.SubscriptionConfig.DefaultApplyTimeout;
 
+    /// <summary>Above this a source transaction's changes are spilled to a temporary file (<c>max_transaction_memory</c>).</summary>
+    public long MaxTransactionMemory { get; init; } = Config.SubscriptionConfig.DefaultMaxTransactionMemory;
+
     /// <summary>The sets the subscription carries (their tables and how their schema changes are replayed).</summary>
     public IReadOnlyList<Config.SetConfig> Sets { get; init; } = [];
 

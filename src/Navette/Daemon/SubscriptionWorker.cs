@@ -212,7 +212,9 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
         _appliedTransactions = 0;
         var reader = Task.Run(async () =>
         {
-            try { await stream.RunAsync(start, channel.Writer, stopRead.Token); channel.Writer.TryComplete(); }
+            // Conflict handling plans each transaction whole in memory, so a mesh subscription does not spill.
+            var spillAbove = plan.Conflicts is null ? plan.MaxTransactionMemory : long.MaxValue;
+            try { await stream.RunAsync(start, channel.Writer, stopRead.Token, spillAbove); channel.Writer.TryComplete(); }
             catch (Exception e) { channel.Writer.TryComplete(e); throw; }
         }, CancellationToken.None);
         var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, recent, joined, stopApply.Token), CancellationToken.None);
@@ -236,6 +238,9 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
         {
             // Inspected below: the first task to end tells why the attempt ended; the others only stopped because of it.
         }
+        // Transactions received but not applied come again with the next attempt; their spill files go now.
+        while (channel.Reader.TryRead(out var left))
+            if (left.Spilled is { } file) await file.DisposeAsync();
         if (ct.IsCancellationRequested)
             return;
         if (first.IsFaulted)
@@ -292,12 +297,13 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
             {
                 carried = null;
                 joined.Filter(tx);
-                // A compare or repair request is applied alone, once everything before it has committed.
-                if (MarkerTables.HasAction(tx))
+                // A compare or repair request is applied alone, once everything before it has committed; so is a
+                // transaction spilled to disk, which is read back block by block.
+                if (tx.Spilled is not null || MarkerTables.HasAction(tx))
                 {
                     if (batch.Count > 0) { carried = tx; break; }
                     batch.Add(tx);
-                    changes += tx.Changes.Count;
+                    changes += tx.ChangeCount;
                     break;
                 }
                 batch.Add(tx);
@@ -312,7 +318,15 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
                 try
                 {
                     // A batch is applied to the end even when shutdown is requested: it commits whole or not at all.
-                    rows = await ApplyRetryingAsync(writer, batch);
+                    try
+                    {
+                        rows = await ApplyRetryingAsync(writer, batch);
+                    }
+                    finally
+                    {
+                        // Applied or refused, a spilled transaction is received again by any later attempt that needs it.
+                        if (batch[0].Spilled is { } spilled) await spilled.DisposeAsync();
+                    }
                 }
                 catch (Exception e) when (e is NavetteException || e is PostgresException pg && !IsConnectionLevel(pg))
                 {
@@ -346,7 +360,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
                 log.LogDebug("subscription {Subscription}: applied {Txns} transactions, {Rows} rows up to {Lsn} in {Ms:F0} ms", plan.Name, batch.Count, rows, batch[^1].EndLsn, secs * 1000);
                 Interlocked.Exchange(ref _lastWrittenEnd, (long)(ulong)batch[^1].EndLsn);
                 if (writer.LastQueuedRebroadcasts) _resend.Release();
-                metrics?.RecordBatch(batch.Count(t => t.Changes.Count > 0), rows, bytes, clock.Elapsed - t0);
+                metrics?.RecordBatch(batch.Count(t => t.ChangeCount > 0), rows, bytes, clock.Elapsed - t0);
                 // The batch's commit also cleared any error shown for the subscription.
                 _healthy = true;
                 _failing = false;
@@ -400,7 +414,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
     private async Task<string> DescribeLockWaitAsync(Exception e, List<SourceTransaction> batch)
     {
         var pg = (e as PostgresException ?? e.InnerException as PostgresException)!;
-        var tables = batch.SelectMany(t => t.Changes).Select(c => (c.Relation.Schema, c.Relation.Name)).Distinct().ToList();
+        var tables = batch.SelectMany(t => t.Changes.Select(c => c.Relation).Concat(t.Spilled?.Relations ?? []))
+            .Select(r => (r.Schema, r.Name)).Distinct().ToList();
         var holders = await LockHolders.DescribeAsync(plan.TargetConnectionString, tables, CancellationToken.None);
         var what = e is ApplyException ? e.Message.Split(["; source transaction", "; a batch of source transactions"], 2, StringSplitOptions.None)[0]
             : $"subscription {plan.Name}: applying {(batch.Count == 1 ? $"source transaction {batch[0].Xid}" : $"{batch.Count} source transactions")} failed: {pg.SqlState} {pg.MessageText}";

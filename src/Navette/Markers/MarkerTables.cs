@@ -23,6 +23,7 @@ internal static class MarkerTables
 
     public static bool HasAction(SourceTransaction tx)
     {
+        if (tx.Spilled is { } spilled) return spilled.HasAction;
         foreach (var c in tx.Changes)
             if (IsAction(c.Relation)) return true;
         return false;

@@ -43,6 +43,9 @@ internal sealed class RecentTransactions(int capacity = 4096)
         foreach (var c in tx.Changes.Where(c => c.Kind == ChangeKind.Truncate || c.Relation.KeyColumns.Length == 0))
             foreach (var rel in c.TruncatedRelations ?? [c.Relation])
                 keys[rel] = [null!];
+        // A transaction spilled to disk is too large to list its keys: every table it wrote counts as touched whole.
+        foreach (var rel in tx.Spilled?.Relations ?? [])
+            keys[rel] = [null!];
         lock (_lock)
         {
             _entries.Enqueue((tx.Xid, tx.CommitLsn, keys));

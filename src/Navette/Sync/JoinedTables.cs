@@ -52,7 +52,10 @@ internal sealed class JoinedTables
         lock (_skipUntil)
         {
             if (_skipUntil.Count == 0) return;
-            tx.Changes.RemoveAll(c => _skipUntil.TryGetValue((c.Relation.Schema, c.Relation.Name), out var until) && tx.EndLsn <= until);
+            if (tx.Spilled is { } spilled)
+                spilled.SkipTables = _skipUntil.Where(kv => tx.EndLsn <= kv.Value).Select(kv => kv.Key).ToHashSet();
+            else
+                tx.Changes.RemoveAll(c => _skipUntil.TryGetValue((c.Relation.Schema, c.Relation.Name), out var until) && tx.EndLsn <= until);
             // Past a join's position its table streams like any other.
             foreach (var key in _skipUntil.Where(kv => tx.EndLsn > kv.Value).Select(kv => kv.Key).ToList())
                 _skipUntil.Remove(key);

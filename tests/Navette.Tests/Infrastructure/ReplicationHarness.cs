@@ -27,11 +27,14 @@ internal sealed class ReplicationHarness : IAsyncDisposable
     private ReplicationHarness(ITestOutputHelper output)
     {
         _output = output;
-        _logs = LoggerFactory.Create(b => b.SetMinimumLevel(Level).AddFilter("Npgsql", LogLevel.Warning).AddProvider(new TestOutputLoggerProvider(output)));
+        _logs = LoggerFactory.Create(b => b.SetMinimumLevel(Level).AddFilter("Npgsql", LogLevel.Warning).AddProvider(new TestOutputLoggerProvider(output, Messages)));
         ConfigPath = Path.Combine(TestClusters.RootDir, $"navette-{Guid.NewGuid():N}.yaml");
     }
 
     public ILoggerFactory Logs => _logs;
+
+    /// <summary>Every message the daemon and commands logged, for tests that check what was reported.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Messages { get; } = new();
 
     /// <summary>NAVETTE_TEST_DEBUG=1 shows the daemon's debug logs in test output.</summary>
     internal static LogLevel Level => Environment.GetEnvironmentVariable("NAVETTE_TEST_DEBUG") == "1" ? LogLevel.Trace : LogLevel.Information;
@@ -108,18 +111,20 @@ internal sealed class ReplicationHarness : IAsyncDisposable
     }
 }
 
-internal sealed class TestOutputLoggerProvider(ITestOutputHelper output) : ILoggerProvider
+internal sealed class TestOutputLoggerProvider(ITestOutputHelper output, System.Collections.Concurrent.ConcurrentQueue<string>? messages = null) : ILoggerProvider
 {
-    public ILogger CreateLogger(string categoryName) => new TestOutputLogger(output, categoryName);
+    public ILogger CreateLogger(string categoryName) => new TestOutputLogger(output, categoryName, messages);
     public void Dispose() { }
 
-    private sealed class TestOutputLogger(ITestOutputHelper output, string category) : ILogger
+    private sealed class TestOutputLogger(ITestOutputHelper output, string category, System.Collections.Concurrent.ConcurrentQueue<string>? messages) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
         public bool IsEnabled(LogLevel logLevel) => logLevel >= ReplicationHarness.Level;
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            try { output.WriteLine($"{DateTime.Now:HH:mm:ss.fff} {logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}"); }
+            var text = formatter(state, exception);
+            messages?.Enqueue(text);
+            try { output.WriteLine($"{DateTime.Now:HH:mm:ss.fff} {logLevel} {category}: {text}{(exception is null ? "" : " " + exception)}"); }
             catch (InvalidOperationException) { /* test already finished */ }
         }
     }
