@@ -29,6 +29,10 @@ start_cluster() { # name [extra -c settings] -> prints port
   echo "$port"
 }
 now() { date +%s.%N; }
+cpu_s() { # pid -> CPU seconds (user + system) it has used so far, or "?" when it is gone
+  [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || { echo "?"; return; }
+  awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / tck }' "/proc/$1/stat"
+}
 psql_at() { local port=$1; shift; psql -X -q -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 machine() { echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), .NET $(dotnet --version)"; }

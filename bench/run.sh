@@ -67,7 +67,9 @@ sleep 1
 # --- 2. catch-up ------------------------------------------------------------------------------------
 echo "== backlog: pgbench -c $CLIENTS -t $((TXNS / CLIENTS)) with every consumer stopped"
 "$BIN/pgbench" -n -c "$CLIENTS" -j "$CLIENTS" -t "$((TXNS / CLIENTS))" -h 127.0.0.1 -p "$ORIGIN" -U postgres bench 2>&1 | grep -E "^(number of transactions actually|tps)" | sed 's/^/   /'
-END_LSN=$(psql_at "$ORIGIN" -d bench -Atc "SELECT pg_current_wal_lsn()")
+# The end is read right after one last small transaction: WAL written later without a transaction (a running-xacts
+# record) would be a position no consumer's progress ever reaches.
+END_LSN=$(psql_at "$ORIGIN" -d bench -Atc "UPDATE pgbench_branches SET filler = filler WHERE bid = 1" -c "SELECT pg_current_wal_lsn()")
 BACKLOG=$(psql_at "$ORIGIN" -d bench -Atc "SELECT pg_size_pretty(pg_current_wal_lsn() - confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name = 'navette_bench'")
 echo "   WAL backlog: $BACKLOG, ends at $END_LSN"
 
@@ -81,6 +83,10 @@ t0=$(now)
 DAEMON=$!
 until [ "$(psql_at "$NAV" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('navette_bench', true) >= '$END_LSN', false)")" = t ]; do sleep 0.05; done
 t1=$(now); NAV_S=$(elapsed "$t0" "$t1")
+# CPU each process spent (the machine's cores are shared by the walsender, the consumer and the target's backend).
+NAV_CPU=$(cpu_s "$DAEMON")
+NAV_WALSENDER_CPU=$(cpu_s "$(psql_at "$ORIGIN" -Atc "SELECT pid FROM pg_stat_replication WHERE application_name = 'navette_bench'")")
+NAV_BACKEND_CPU=$(cpu_s "$(psql_at "$NAV" -Atc "SELECT pid FROM pg_stat_activity WHERE application_name = 'navette_bench_apply'")")
 kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
 # The daemon logs when it starts streaming: the time before that is process start-up and connections.
 STREAM_AT=$(grep -m1 "streaming origin -> replica" "$ROOT/navette-catchup.log" | awk '{print $1}')
@@ -96,12 +102,57 @@ t0=$(now)
 psql_at "$BUILTIN" -d bench -c "ALTER SUBSCRIPTION builtin_sub ENABLE" >/dev/null
 until [ "$(psql_at "$BUILTIN" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('$ORIGIN_NAME', true) >= '$END_LSN', false)")" = t ]; do sleep 0.05; done
 t1=$(now); BUILTIN_S=$(elapsed "$t0" "$t1")
+BUILTIN_WALSENDER_CPU=$(cpu_s "$(psql_at "$ORIGIN" -Atc "SELECT pid FROM pg_stat_replication WHERE application_name = 'builtin_sub'")")
+BUILTIN_WORKER_CPU=$(cpu_s "$(psql_at "$BUILTIN" -d bench -Atc "SELECT pid FROM pg_stat_subscription WHERE subname = 'builtin_sub' AND relid IS NULL")")
 
 for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
   a=$(table_md5 "$ORIGIN" bench "$t"); b=$(table_md5 "$NAV" bench "$t"); c=$(table_md5 "$BUILTIN" bench "$t")
   [ "$a" = "$b" ] && [ "$a" = "$c" ] || { echo "   MISMATCH in $t (origin $a navette $b built-in $c)"; exit 1; }
 done
 echo "   all three copies identical to the origin after catch-up"
+
+# --- 3. one big transaction -------------------------------------------------------------------------
+# A single UPDATE of every account (5 million rows at scale 50) with every consumer stopped, then each drains it alone;
+# navette spills it to disk above max_transaction_memory, and the peak RSS of its process (VmHWM) is reported.
+BIG_ROWS=$(psql_at "$ORIGIN" -d bench -Atc "SELECT count(*) FROM pgbench_accounts")
+echo "== big transaction: one UPDATE of $BIG_ROWS rows with every consumer stopped"
+psql_at "$BUILTIN" -d bench -c "ALTER SUBSCRIPTION builtin_sub DISABLE" >/dev/null
+sleep 1
+t0=$(now)
+psql_at "$ORIGIN" -d bench -c "UPDATE pgbench_accounts SET abalance = abalance + 1" >/dev/null
+t1=$(now); BIG_ORIGIN_S=$(elapsed "$t0" "$t1")
+BIG_END=$(psql_at "$ORIGIN" -d bench -Atc "SELECT pg_current_wal_lsn()")
+echo "   the UPDATE took $BIG_ORIGIN_S s on the origin; WAL ends at $BIG_END"
+
+t0=$(now)
+"$BIN/pg_recvlogical" -h 127.0.0.1 -p "$ORIGIN" -U postgres -d bench --slot decoding_limit --start \
+  -o proto_version=1 -o publication_names=builtin_pub --endpos="$BIG_END" -f /dev/null --no-loop 2>/dev/null || true
+t1=$(now); BIG_LIMIT_S=$(elapsed "$t0" "$t1")
+
+t0=$(now)
+"${NAVETTE[@]}" run -c "$ROOT/navette.yaml" > "$ROOT/navette-big.log" 2>&1 &
+DAEMON=$!
+until [ "$(psql_at "$NAV" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('navette_bench', true) >= '$BIG_END', false)")" = t ]; do sleep 0.2; done
+t1=$(now); BIG_NAV_S=$(elapsed "$t0" "$t1")
+BIG_NAV_HWM=$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$DAEMON/status")
+kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
+BIG_SPILL=$(grep -m1 -o "[0-9]* changes ([0-9.]*[kMG]*B) went to a spill file" "$ROOT/navette-big.log" || echo "no spill")
+
+t0=$(now)
+psql_at "$BUILTIN" -d bench -c "ALTER SUBSCRIPTION builtin_sub ENABLE" >/dev/null
+BIG_BUILTIN_HWM=0
+until [ "$(psql_at "$BUILTIN" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('$ORIGIN_NAME', true) >= '$BIG_END', false)")" = t ]; do
+  pid=$(psql_at "$BUILTIN" -d bench -Atc "SELECT pid FROM pg_stat_subscription WHERE subname = 'builtin_sub' AND relid IS NULL AND pid IS NOT NULL LIMIT 1")
+  if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+    hwm=$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ "${hwm:-0}" -gt "$BIG_BUILTIN_HWM" ] && BIG_BUILTIN_HWM=$hwm
+  fi
+  sleep 0.2
+done
+t1=$(now); BIG_BUILTIN_S=$(elapsed "$t0" "$t1")
+a=$(table_md5 "$ORIGIN" bench pgbench_accounts); b=$(table_md5 "$NAV" bench pgbench_accounts); c=$(table_md5 "$BUILTIN" bench pgbench_accounts)
+[ "$a" = "$b" ] && [ "$a" = "$c" ] || { echo "   MISMATCH in pgbench_accounts after the big transaction (origin $a navette $b built-in $c)"; exit 1; }
+echo "   all three copies identical to the origin after the big transaction"
 
 rate() { python3 -c "print(f'{$TXNS / $1:,.0f}')"; }
 echo
@@ -113,4 +164,9 @@ printf '   %-44s %8s s  %8s tx/s\n' "catch-up, decoding limit (pg_recvlogical)" 
 printf '   %-44s %8s s  %8s tx/s\n' "catch-up, navette (process start to caught up)" "$NAV_S" "$(rate "$NAV_S")"
 printf '   %-44s %8s s  %8s tx/s\n' "catch-up, navette (streaming start to caught up)" "$NAV_APPLY_S" "$(rate "$NAV_APPLY_S")"
 printf '   %-44s %8s s  %8s tx/s\n' "catch-up, built-in (ENABLE to caught up)" "$BUILTIN_S" "$(rate "$BUILTIN_S")"
+printf '   %-44s %8s s\n' "big transaction ($BIG_ROWS rows), decoding limit" "$BIG_LIMIT_S"
+printf '   %-44s %8s s  peak RSS %s MB (%s)\n' "big transaction, navette (process start)" "$BIG_NAV_S" "$BIG_NAV_HWM" "$BIG_SPILL"
+printf '   %-44s %8s s  apply worker peak RSS %s MB\n' "big transaction, built-in (ENABLE)" "$BIG_BUILTIN_S" "$BIG_BUILTIN_HWM"
+echo "   CPU seconds during catch-up: navette process $NAV_CPU + its walsender $NAV_WALSENDER_CPU + its target backend $NAV_BACKEND_CPU;" \
+     "built-in walsender $BUILTIN_WALSENDER_CPU + apply worker $BUILTIN_WORKER_CPU"
 echo "   navette / built-in catch-up rate: $(python3 -c "print(f'{$BUILTIN_S / $NAV_S:.2f}')")x including navette's process start, $(python3 -c "print(f'{$BUILTIN_S / $NAV_APPLY_S:.2f}')")x from streaming start"

@@ -97,12 +97,12 @@ internal sealed class ChangeStream : IAsyncDisposable
     /// under <paramref name="spillDirectory"/> (the system's temporary directory when null).
     /// </param>
     public async Task RunAsync(NpgsqlLogSequenceNumber startLsn, ChannelWriter<SourceTransaction> output, CancellationToken ct,
-        long spillAbove = long.MaxValue, string? spillDirectory = null)
+        long spillAbove = long.MaxValue, string? spillDirectory = null, InflightLimit? inflight = null)
     {
         SpilledChanges? spill = null;
         try
         {
-            await StreamAsync(startLsn, output, spillAbove, spillDirectory, s => spill = s, ct);
+            await StreamAsync(startLsn, output, spillAbove, spillDirectory, inflight, s => spill = s, ct);
         }
         finally
         {
@@ -115,7 +115,7 @@ internal sealed class ChangeStream : IAsyncDisposable
     private const long SpillBlockBytes = 16L << 20;
 
     private async Task StreamAsync(NpgsqlLogSequenceNumber startLsn, ChannelWriter<SourceTransaction> output, long spillAbove, string? spillDirectory,
-        Action<SpilledChanges?> spilling, CancellationToken ct)
+        InflightLimit? inflight, Action<SpilledChanges?> spilling, CancellationToken ct)
     {
         if (startLsn != NpgsqlLogSequenceNumber.Invalid)
             Confirm(startLsn);
@@ -220,6 +220,7 @@ internal sealed class ChangeStream : IAsyncDisposable
                         if (keep)
                         {
                             await spill.CompleteAsync(changes!, ct);
+                            spilledBytes = bytes;
                             _log.LogInformation("transaction {Xid} committed at {Lsn}: {Changes} changes ({Size}) went to a spill file, above max_transaction_memory ({Limit})",
                                 begin?.TransactionXid ?? 0, c.CommitLsn, spill.Count, Config.ConfigUnits.FormatSize(spill.FileBytes), Config.ConfigUnits.FormatSize(spillAbove));
                         }
@@ -240,6 +241,7 @@ internal sealed class ChangeStream : IAsyncDisposable
                         Changes = keep ? changes ?? [] : [],
                         Spilled = spill,
                         ApproximateBytes = keep ? bytes : 0,
+                        MemoryBytes = keep ? bytes - spilledBytes : 0,
                     };
                     // From here the applier owns the file.
                     spill = null;
@@ -250,6 +252,7 @@ internal sealed class ChangeStream : IAsyncDisposable
                     _inTransaction = false;
                     if (_log.IsEnabled(LogLevel.Trace))
                         _log.LogTrace("received transaction {Xid} committed at {Lsn} with {Changes} change(s), origin {Origin}", tx.Xid, tx.CommitLsn, tx.ChangeCount, origin ?? "local");
+                    if (inflight is not null) await inflight.EnterAsync(tx.MemoryBytes, ct);
                     await output.WriteAsync(tx, ct);
                     break;
                 }

@@ -18,4 +18,6 @@ internal sealed class SourceTransaction
     public SpilledChanges? Spilled { get; init; }
     public int ChangeCount => Spilled?.Count ?? Changes.Count;
     public long ApproximateBytes { get; init; }
+    /// <summary>What of <see cref="ApproximateBytes"/> is held in memory (not spilled).</summary>
+    public long MemoryBytes { get; init; }
 }

@@ -23,6 +23,8 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
     private const int MaxChangesPerBatch = 20_000;
     private const long MaxBytesPerBatch = 64L << 20;
     private const int ChannelCapacity = 10_000;
+    /// <summary>Memory of the transactions received and not applied yet, beyond which the reader waits for the applier.</summary>
+    private const long MaxInflightBytes = 256L << 20;
 
     /// <summary>
     /// A synchronous subscription's watcher looks this often for a position to confirm without a transaction (the origin's
@@ -210,14 +212,15 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
         using var stopApply = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var stopRead = new CancellationTokenSource();
         _appliedTransactions = 0;
+        var inflight = new InflightLimit(MaxInflightBytes);
         var reader = Task.Run(async () =>
         {
             // Conflict handling plans each transaction whole in memory, so a mesh subscription does not spill.
             var spillAbove = plan.Conflicts is null ? plan.MaxTransactionMemory : long.MaxValue;
-            try { await stream.RunAsync(start, channel.Writer, stopRead.Token, spillAbove); channel.Writer.TryComplete(); }
+            try { await stream.RunAsync(start, channel.Writer, stopRead.Token, spillAbove, inflight: inflight); channel.Writer.TryComplete(); }
             catch (Exception e) { channel.Writer.TryComplete(e); throw; }
         }, CancellationToken.None);
-        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, recent, joined, stopApply.Token), CancellationToken.None);
+        var applier = Task.Run(() => ApplyLoopAsync(channel.Reader, writer, stream, recent, joined, inflight, stopApply.Token), CancellationToken.None);
         var watcher = Task.Run(() => WatchAsync(stream, stopApply.Token), CancellationToken.None);
         var resender = plan.Conflicts is null ? Task.CompletedTask : Task.Run(() => ResendLoopAsync(stopApply.Token), CancellationToken.None);
 
@@ -280,7 +283,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
     }
 
     private async Task ApplyLoopAsync(ChannelReader<SourceTransaction> input, ApplyWriter writer, ChangeStream stream, RecentTransactions recent,
-        JoinedTables joined, CancellationToken ct)
+        JoinedTables joined, InflightLimit inflight, CancellationToken ct)
     {
         var batch = new List<SourceTransaction>(MaxTransactionsPerBatch);
         var clock = Stopwatch.StartNew();
@@ -365,6 +368,7 @@ internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, Sub
                 _healthy = true;
                 _failing = false;
             }
+            inflight.Leave(batch.Sum(t => t.MemoryBytes));
             if (_isolateUpTo != NpgsqlLogSequenceNumber.Invalid && batch[^1].EndLsn >= _isolateUpTo)
                 _isolateUpTo = NpgsqlLogSequenceNumber.Invalid;
             foreach (var tx in batch) recent.Add(tx);
