@@ -31,16 +31,17 @@ internal static class BatchCompactor
     /// <summary>Returns the changes to apply, in an order valid for one target transaction.</summary>
     public static List<RowChange> Compact(IReadOnlyList<SourceTransaction> transactions, out int sourceChanges)
     {
-        var output = new List<RowChange?>();
-        var latest = new Dictionary<RowKey, int>();
-        var result = new List<RowChange>();
         sourceChanges = 0;
+        foreach (var tx in transactions) sourceChanges += tx.Changes.Count;
+        // Each change adds at most one entry: sized once instead of grown through doublings.
+        var output = new List<RowChange?>(sourceChanges);
+        var latest = new Dictionary<RowKey, int>();
+        var result = new List<RowChange>(sourceChanges);
 
         foreach (var tx in transactions)
         {
             foreach (var change in tx.Changes)
             {
-                sourceChanges++;
                 if (change.Kind == ChangeKind.Truncate)
                 {
                     // A barrier: what came before it is applied before it, as it was.

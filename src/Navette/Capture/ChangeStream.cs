@@ -278,26 +278,24 @@ internal sealed class ChangeStream : IAsyncDisposable
 
     private static async ValueTask<RowImage> ReadRowAsync(ReplicationTuple tuple, CancellationToken ct)
     {
-        var values = new string?[tuple.NumColumns];
-        bool[]? unchanged = null;
-        var i = 0;
+        var row = new RowImageBuilder(tuple.NumColumns);
         await foreach (var value in tuple)
         {
             switch (value.Kind)
             {
                 case TupleDataKind.Null:
+                    row.AddNull();
                     break;
                 case TupleDataKind.UnchangedToastedValue:
-                    unchanged ??= new bool[values.Length];
-                    unchanged[i] = true;
+                    row.AddUnchangedToast();
                     break;
                 default:
-                    values[i] = await value.Get<string>(ct);
+                    var text = await value.Get<string>(ct);
+                    row.Add(text);
                     break;
             }
-            i++;
         }
-        return new RowImage(values, unchanged);
+        return row.Build();
     }
 
     public async ValueTask DisposeAsync() => await _conn.DisposeAsync();

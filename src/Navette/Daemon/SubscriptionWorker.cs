@@ -19,8 +19,8 @@ namespace Navette.Daemon;
 /// </summary>
 internal sealed class SubscriptionWorker(SubscriptionPlan plan, ILogger log, SubscriptionMetrics? metrics = null)
 {
-    private const int MaxTransactionsPerBatch = 2000;
-    private const int MaxChangesPerBatch = 20_000;
+    internal const int MaxTransactionsPerBatch = 2000;
+    internal const int MaxChangesPerBatch = 20_000;
     private const long MaxBytesPerBatch = 64L << 20;
     private const int ChannelCapacity = 10_000;
     /// <summary>Memory of the transactions received and not applied yet, beyond which the reader waits for the applier.</summary>
