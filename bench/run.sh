@@ -67,9 +67,10 @@ sleep 1
 # --- 2. catch-up ------------------------------------------------------------------------------------
 echo "== backlog: pgbench -c $CLIENTS -t $((TXNS / CLIENTS)) with every consumer stopped"
 "$BIN/pgbench" -n -c "$CLIENTS" -j "$CLIENTS" -t "$((TXNS / CLIENTS))" -h 127.0.0.1 -p "$ORIGIN" -U postgres bench 2>&1 | grep -E "^(number of transactions actually|tps)" | sed 's/^/   /'
-# The end is read right after one last small transaction: WAL written later without a transaction (a running-xacts
-# record) would be a position no consumer's progress ever reaches.
-END_LSN=$(psql_at "$ORIGIN" -d bench -Atc "UPDATE pgbench_branches SET filler = filler WHERE bid = 1" -c "SELECT pg_current_wal_lsn()")
+# The end is read inside one last small transaction: a consumer has applied it once its progress (the end of the last
+# commit applied) passes that position. WAL written after it outside any transaction (autovacuum) is a position no
+# consumer's progress reaches.
+END_LSN=$(psql_at "$ORIGIN" -d bench -At -c "BEGIN" -c "UPDATE pgbench_branches SET filler = filler WHERE bid = 1" -c "SELECT pg_current_wal_lsn()" -c "COMMIT")
 BACKLOG=$(psql_at "$ORIGIN" -d bench -Atc "SELECT pg_size_pretty(pg_current_wal_lsn() - confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name = 'navette_bench'")
 echo "   WAL backlog: $BACKLOG, ends at $END_LSN"
 
@@ -119,9 +120,8 @@ echo "== big transaction: one UPDATE of $BIG_ROWS rows with every consumer stopp
 psql_at "$BUILTIN" -d bench -c "ALTER SUBSCRIPTION builtin_sub DISABLE" >/dev/null
 sleep 1
 t0=$(now)
-psql_at "$ORIGIN" -d bench -c "UPDATE pgbench_accounts SET abalance = abalance + 1" >/dev/null
+BIG_END=$(psql_at "$ORIGIN" -d bench -At -c "BEGIN" -c "UPDATE pgbench_accounts SET abalance = abalance + 1" -c "SELECT pg_current_wal_lsn()" -c "COMMIT")
 t1=$(now); BIG_ORIGIN_S=$(elapsed "$t0" "$t1")
-BIG_END=$(psql_at "$ORIGIN" -d bench -Atc "SELECT pg_current_wal_lsn()")
 echo "   the UPDATE took $BIG_ORIGIN_S s on the origin; WAL ends at $BIG_END"
 
 t0=$(now)

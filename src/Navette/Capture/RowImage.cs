@@ -14,12 +14,18 @@ internal sealed class RowImage(string?[] values, bool[]? unchanged)
     /// <summary>True when no column carries a value (every one is an unchanged TOASTed value).</summary>
     public bool AllUnchanged => Unchanged is not null && Array.IndexOf(Unchanged, false) < 0;
 
+    /// <summary>
+    /// The managed memory this image and its change hold: the change and image objects, the value array (8 bytes a slot) and
+    /// each string (about 24 bytes of header and length, then UTF-16). An estimate that undercounts lets the spill threshold
+    /// and the in-flight bound be exceeded by as much.
+    /// </summary>
     public long ApproximateBytes
     {
         get
         {
-            long n = 16;
-            foreach (var v in Values) n += 8 + (v?.Length ?? 0) * 2;
+            long n = 56 + 32 + 24 + 8L * Values.Length;
+            foreach (var v in Values)
+                if (v is not null) n += 24 + v.Length * 2L;
             return n;
         }
     }
