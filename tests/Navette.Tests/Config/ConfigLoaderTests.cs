@@ -110,6 +110,17 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void Max_transaction_memory_is_a_size_of_at_least_1MB()
+    {
+        const string head = Nodes + "\nsets:\n  shop: { tables: [public.orders] }\nsubscriptions:\n";
+        Assert.Equal(SubscriptionConfig.DefaultMaxTransactionMemory, Parse(head + "  a: { from: paris, to: lyon, sets: [shop] }\n").Subscriptions["a"].MaxTransactionMemory);
+        Assert.Equal(1L << 30, Parse(head + "  a: { from: paris, to: lyon, sets: [shop], max_transaction_memory: 1GB }\n").Subscriptions["a"].MaxTransactionMemory);
+        var line = head.Split('\n').Length;
+        AssertError(head + "  a: { from: paris, to: lyon, sets: [shop], max_transaction_memory: 100kB }\n", line,
+            "subscription 'a': 'max_transaction_memory' must be " + ConfigUnits.SizeHint + ", at least 1MB, not '100kB'");
+    }
+
+    [Fact]
     public void Dictionaries_iterate_in_file_order()
     {
         var config = Parse("""
@@ -287,7 +298,7 @@ public class ConfigLoaderTests
             [
                 new ConfigError(File, 7, "subscription 'a_to_b': 'from' is required"),
                 new ConfigError(File, 8,
-                    "unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, synchronous, degrade_after, apply_timeout; did you mean 'from'?"),
+                    "unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, synchronous, degrade_after, apply_timeout, max_transaction_memory; did you mean 'from'?"),
             ],
             errors);
     }
@@ -620,7 +631,7 @@ public class ConfigLoaderTests
             "test.yaml:6: set 'shop': table 'public.orders' is listed twice (first at line 6)",
             "test.yaml:7: duplicate set 'shop' (first defined at line 6)",
             "test.yaml:9: subscription 'a_to_b': 'from' is required",
-            "test.yaml:10: unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, synchronous, degrade_after, apply_timeout; did you mean 'from'?",
+            "test.yaml:10: unknown key 'form' in subscription 'a_to_b'; allowed: from, to, sets, initial_copy, forward, copy_schema, copy_workers, lag_threshold, wal_retention, synchronous, degrade_after, apply_timeout, max_transaction_memory; did you mean 'from'?",
             "test.yaml:11: subscription 'a_to_b': unknown node 'lyon' in 'to'; defined nodes: paris, Lyon, nice; did you mean 'Lyon'?",
             "test.yaml:12: subscription 'a_to_b': unknown set 'nope' in 'sets'; defined sets: shop",
             "test.yaml:13: subscription 'a_to_b': 'initial_copy' must be true or false, not 'yes' (only YAML 1.2 booleans are accepted)",
