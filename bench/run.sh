@@ -4,6 +4,7 @@
 #   2. catch-up of one pgbench (TPC-B) backlog, with every consumer stopped while it is written:
 #      navette vs PostgreSQL's built-in logical replication (subscription disabled, then enabled),
 #      and the decoding limit (pg_recvlogical reading pgoutput from an identical slot into /dev/null).
+#   3. one 5-million-row UPDATE (scale 50): time and peak RSS of each consumer;
 #   then bench/steady.sh on clusters of its own: steady-state lag at a fixed rate, origin overhead, daemon memory.
 # Usage: bash bench/run.sh            (SCALE=50 TXNS=20000 CLIENTS=4 COPY_WORKERS=4 by default; KEEP_LOGS=DIR keeps server and daemon logs;
 #                                      STEADY=0 skips bench/steady.sh, whose settings pass through, e.g. DURATION=60)
@@ -173,7 +174,7 @@ echo "   CPU seconds during catch-up: navette process $NAV_CPU + its walsender $
      "built-in walsender $BUILTIN_WALSENDER_CPU + apply worker $BUILTIN_WORKER_CPU"
 echo "   navette / built-in catch-up rate: $(python3 -c "print(f'{$BUILTIN_S / $NAV_S:.2f}')")x including navette's process start, $(python3 -c "print(f'{$BUILTIN_S / $NAV_APPLY_S:.2f}')")x from streaming start"
 
-# --- 3. steady state, origin overhead, memory (bench/steady.sh) --------------------------------------
+# --- 4. steady state, origin overhead, memory (bench/steady.sh) --------------------------------------
 if [ "${STEADY:-1}" != 0 ]; then
   echo
   cleanup; trap - EXIT   # these clusters are done with: steady.sh starts its own
