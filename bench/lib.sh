@@ -34,6 +34,9 @@ cpu_s() { # pid -> CPU seconds (user + system) it has used so far, or "?" when i
   awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / tck }' "/proc/$1/stat"
 }
 psql_at() { local port=$1; shift; psql -X -q -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+origin_past() { # port origin-name lsn -> succeeds once that replication origin's progress has reached lsn
+  [ "$(psql_at "$1" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('$2', true) >= '$3', false)")" = t ]
+}
 elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 machine() { echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), .NET $(dotnet --version)"; }
 table_md5() { psql_at "$1" -d "$2" -Atc "SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM $3 x"; }

@@ -85,7 +85,7 @@ t1=$(now); LIMIT_S=$(elapsed "$t0" "$t1")
 t0=$(now)
 "${NAVETTE[@]}" run -c "$ROOT/navette.yaml" ${KEEP_LOGS:+-v} > "$ROOT/navette-catchup.log" 2>&1 &
 DAEMON=$!
-until [ "$(psql_at "$NAV" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('navette_bench', true) >= '$END_LSN', false)")" = t ]; do sleep 0.05; done
+until origin_past "$NAV" navette_bench "$END_LSN"; do sleep 0.05; done
 t1=$(now); NAV_S=$(elapsed "$t0" "$t1")
 # CPU each process spent (the machine's cores are shared by the walsender, the consumer and the target's backend).
 NAV_CPU=$(cpu_s "$DAEMON")
@@ -104,7 +104,7 @@ print(f'{$t1 - start.timestamp():.2f}')")
 ORIGIN_NAME=$(psql_at "$BUILTIN" -d bench -Atc "SELECT 'pg_' || oid FROM pg_subscription WHERE subname = 'builtin_sub'")
 t0=$(now)
 psql_at "$BUILTIN" -d bench -c "ALTER SUBSCRIPTION builtin_sub ENABLE" >/dev/null
-until [ "$(psql_at "$BUILTIN" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('$ORIGIN_NAME', true) >= '$END_LSN', false)")" = t ]; do sleep 0.05; done
+until origin_past "$BUILTIN" "$ORIGIN_NAME" "$END_LSN"; do sleep 0.05; done
 t1=$(now); BUILTIN_S=$(elapsed "$t0" "$t1")
 BUILTIN_WALSENDER_CPU=$(cpu_s "$(psql_at "$ORIGIN" -Atc "SELECT pid FROM pg_stat_replication WHERE application_name = 'builtin_sub'")")
 BUILTIN_WORKER_CPU=$(cpu_s "$(psql_at "$BUILTIN" -d bench -Atc "SELECT pid FROM pg_stat_subscription WHERE subname = 'builtin_sub' AND relid IS NULL")")
@@ -135,7 +135,7 @@ t1=$(now); BIG_LIMIT_S=$(elapsed "$t0" "$t1")
 t0=$(now)
 "${NAVETTE[@]}" run -c "$ROOT/navette.yaml" > "$ROOT/navette-big.log" 2>&1 &
 DAEMON=$!
-until [ "$(psql_at "$NAV" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('navette_bench', true) >= '$BIG_END', false)")" = t ]; do sleep 0.2; done
+until origin_past "$NAV" navette_bench "$BIG_END"; do sleep 0.2; done
 t1=$(now); BIG_NAV_S=$(elapsed "$t0" "$t1")
 BIG_NAV_HWM=$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$DAEMON/status")
 kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
@@ -144,7 +144,7 @@ BIG_SPILL=$(grep -m1 -o "[0-9]* changes ([0-9.]*[kMG]*B) went to a spill file" "
 t0=$(now)
 psql_at "$BUILTIN" -d bench -c "ALTER SUBSCRIPTION builtin_sub ENABLE" >/dev/null
 BIG_BUILTIN_HWM=0
-until [ "$(psql_at "$BUILTIN" -d bench -Atc "SELECT coalesce(pg_replication_origin_progress('$ORIGIN_NAME', true) >= '$BIG_END', false)")" = t ]; do
+until origin_past "$BUILTIN" "$ORIGIN_NAME" "$BIG_END"; do
   pid=$(psql_at "$BUILTIN" -d bench -Atc "SELECT pid FROM pg_stat_subscription WHERE subname = 'builtin_sub' AND relid IS NULL AND pid IS NOT NULL LIMIT 1")
   if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
     hwm=$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null || echo 0)

@@ -99,24 +99,6 @@ internal sealed class ChangeStream : IAsyncDisposable
     public async Task RunAsync(NpgsqlLogSequenceNumber startLsn, ChannelWriter<SourceTransaction> output, CancellationToken ct,
         long spillAbove = long.MaxValue, string? spillDirectory = null, InflightLimit? inflight = null)
     {
-        SpilledChanges? spill = null;
-        try
-        {
-            await StreamAsync(startLsn, output, spillAbove, spillDirectory, inflight, s => spill = s, ct);
-        }
-        finally
-        {
-            // A transaction cut off by a stop or a broken connection: its file goes with it.
-            if (spill is not null) await spill.DisposeAsync();
-        }
-    }
-
-    /// <summary>Once spilling, changes go to the file in blocks of about this size.</summary>
-    private const long SpillBlockBytes = 16L << 20;
-
-    private async Task StreamAsync(NpgsqlLogSequenceNumber startLsn, ChannelWriter<SourceTransaction> output, long spillAbove, string? spillDirectory,
-        InflightLimit? inflight, Action<SpilledChanges?> spilling, CancellationToken ct)
-    {
         if (startLsn != NpgsqlLogSequenceNumber.Invalid)
             Confirm(startLsn);
         var slot = new PgOutputReplicationSlot(_slot);
@@ -129,149 +111,155 @@ internal sealed class ChangeStream : IAsyncDisposable
         long spilledBytes = 0;
         SpilledChanges? spill = null;
 
-        await foreach (var msg in _conn.StartReplication(slot, options, ct, startLsn))
+        try
         {
-            switch (msg)
+            await foreach (var msg in _conn.StartReplication(slot, options, ct, startLsn))
             {
-                case BeginMessage b:
-                    _inTransaction = true;
-                    begin = b;
-                    origin = null;
-                    changes = new List<RowChange>();
-                    bytes = 0;
-                    spilledBytes = 0;
-                    break;
-                case OriginMessage o:
-                    origin = o.OriginName;
-                    break;
-                case RelationMessage r:
+                switch (msg)
                 {
-                    // The walsender repeats Relation messages; keeping the same object when nothing changed keeps
-                    // the applier's per-relation caches warm.
-                    var rel = SourceRelation.From(r);
-                    if (!_relations.TryGetValue(r.RelationId, out var known) || !known.SameShape(rel))
-                        _relations[r.RelationId] = rel;
-                    break;
-                }
-                case TypeMessage:
-                    break;
-                case InsertMessage m:
-                {
-                    var row = await ReadRowAsync(m.NewRow, ct);
-                    bytes += row.ApproximateBytes;
-                    changes!.Add(new RowChange { Kind = ChangeKind.Insert, Relation = Rel(m.Relation.RelationId), New = row });
-                    break;
-                }
-                case FullUpdateMessage m:
-                {
-                    var old = await ReadRowAsync(m.OldRow, ct);
-                    var row = await ReadRowAsync(m.NewRow, ct);
-                    bytes += old.ApproximateBytes + row.ApproximateBytes;
-                    changes!.Add(new RowChange { Kind = ChangeKind.Update, Relation = Rel(m.Relation.RelationId), Old = old, New = row });
-                    break;
-                }
-                case IndexUpdateMessage m:
-                {
-                    var key = await ReadRowAsync(m.Key, ct);
-                    var row = await ReadRowAsync(m.NewRow, ct);
-                    bytes += key.ApproximateBytes + row.ApproximateBytes;
-                    changes!.Add(new RowChange { Kind = ChangeKind.Update, Relation = Rel(m.Relation.RelationId), Old = key, New = row });
-                    break;
-                }
-                case UpdateMessage m:
-                {
-                    var row = await ReadRowAsync(m.NewRow, ct);
-                    bytes += row.ApproximateBytes;
-                    changes!.Add(new RowChange { Kind = ChangeKind.Update, Relation = Rel(m.Relation.RelationId), New = row });
-                    break;
-                }
-                case KeyDeleteMessage m:
-                {
-                    var key = await ReadRowAsync(m.Key, ct);
-                    bytes += key.ApproximateBytes;
-                    changes!.Add(new RowChange { Kind = ChangeKind.Delete, Relation = Rel(m.Relation.RelationId), Old = key });
-                    break;
-                }
-                case FullDeleteMessage m:
-                {
-                    var old = await ReadRowAsync(m.OldRow, ct);
-                    bytes += old.ApproximateBytes;
-                    changes!.Add(new RowChange { Kind = ChangeKind.Delete, Relation = Rel(m.Relation.RelationId), Old = old });
-                    break;
-                }
-                case TruncateMessage m:
-                {
-                    var rels = m.Relations.Select(r => Rel(r.RelationId)).ToArray();
-                    changes!.Add(new RowChange
+                    case BeginMessage b:
+                        _inTransaction = true;
+                        begin = b;
+                        origin = null;
+                        changes = new List<RowChange>();
+                        bytes = 0;
+                        spilledBytes = 0;
+                        break;
+                    case OriginMessage o:
+                        origin = o.OriginName;
+                        break;
+                    case RelationMessage r:
                     {
-                        Kind = ChangeKind.Truncate, Relation = rels[0], TruncatedRelations = rels,
-                        TruncateCascade = (m.Options & TruncateMessage.TruncateOptions.Cascade) != 0,
-                        TruncateRestartIdentity = (m.Options & TruncateMessage.TruncateOptions.RestartIdentity) != 0,
-                    });
-                    break;
-                }
-                case CommitMessage c:
-                {
-                    // Without forward, a transaction the source itself received by replication is not passed on:
-                    // that is what keeps a cascade explicit and prevents loops.
-                    var keep = _forward || origin is null;
-                    if (spill is not null)
-                    {
-                        if (keep)
-                        {
-                            await spill.CompleteAsync(changes!, ct);
-                            spilledBytes = bytes;
-                            _log.LogInformation("transaction {Xid} committed at {Lsn}: {Changes} changes ({Size}) went to a spill file, above max_transaction_memory ({Limit})",
-                                begin?.TransactionXid ?? 0, c.CommitLsn, spill.Count, Config.ConfigUnits.FormatSize(spill.FileBytes), Config.ConfigUnits.FormatSize(spillAbove));
-                        }
-                        else
-                        {
-                            await spill.DisposeAsync();
-                            spill = null;
-                        }
-                        changes = [];
+                        // The walsender repeats Relation messages; keeping the same object when nothing changed keeps
+                        // the applier's per-relation caches warm.
+                        var rel = SourceRelation.From(r);
+                        if (!_relations.TryGetValue(r.RelationId, out var known) || !known.SameShape(rel))
+                            _relations[r.RelationId] = rel;
+                        break;
                     }
-                    var tx = new SourceTransaction
+                    case TypeMessage:
+                        break;
+                    case InsertMessage m:
                     {
-                        Xid = begin?.TransactionXid ?? 0,
-                        CommitLsn = c.CommitLsn,
-                        EndLsn = c.TransactionEndLsn,
-                        CommitTime = c.TransactionCommitTimestamp,
-                        OriginName = origin,
-                        Changes = keep ? changes ?? [] : [],
-                        Spilled = spill,
-                        ApproximateBytes = keep ? bytes : 0,
-                        MemoryBytes = keep ? bytes - spilledBytes : 0,
-                    };
-                    // From here the applier owns the file.
-                    spill = null;
-                    spilling(null);
-                    changes = null;
-                    begin = null;
-                    Interlocked.Increment(ref _transactionsSeen);
-                    _inTransaction = false;
-                    if (_log.IsEnabled(LogLevel.Trace))
-                        _log.LogTrace("received transaction {Xid} committed at {Lsn} with {Changes} change(s), origin {Origin}", tx.Xid, tx.CommitLsn, tx.ChangeCount, origin ?? "local");
-                    if (inflight is not null) await inflight.EnterAsync(tx.MemoryBytes, ct);
-                    await output.WriteAsync(tx, ct);
-                    break;
+                        var row = await ReadRowAsync(m.NewRow, ct);
+                        bytes += row.ApproximateBytes;
+                        changes!.Add(new RowChange { Kind = ChangeKind.Insert, Relation = Rel(m.Relation.RelationId), New = row });
+                        break;
+                    }
+                    case FullUpdateMessage m:
+                    {
+                        var old = await ReadRowAsync(m.OldRow, ct);
+                        var row = await ReadRowAsync(m.NewRow, ct);
+                        bytes += old.ApproximateBytes + row.ApproximateBytes;
+                        changes!.Add(new RowChange { Kind = ChangeKind.Update, Relation = Rel(m.Relation.RelationId), Old = old, New = row });
+                        break;
+                    }
+                    case IndexUpdateMessage m:
+                    {
+                        var key = await ReadRowAsync(m.Key, ct);
+                        var row = await ReadRowAsync(m.NewRow, ct);
+                        bytes += key.ApproximateBytes + row.ApproximateBytes;
+                        changes!.Add(new RowChange { Kind = ChangeKind.Update, Relation = Rel(m.Relation.RelationId), Old = key, New = row });
+                        break;
+                    }
+                    case UpdateMessage m:
+                    {
+                        var row = await ReadRowAsync(m.NewRow, ct);
+                        bytes += row.ApproximateBytes;
+                        changes!.Add(new RowChange { Kind = ChangeKind.Update, Relation = Rel(m.Relation.RelationId), New = row });
+                        break;
+                    }
+                    case KeyDeleteMessage m:
+                    {
+                        var key = await ReadRowAsync(m.Key, ct);
+                        bytes += key.ApproximateBytes;
+                        changes!.Add(new RowChange { Kind = ChangeKind.Delete, Relation = Rel(m.Relation.RelationId), Old = key });
+                        break;
+                    }
+                    case FullDeleteMessage m:
+                    {
+                        var old = await ReadRowAsync(m.OldRow, ct);
+                        bytes += old.ApproximateBytes;
+                        changes!.Add(new RowChange { Kind = ChangeKind.Delete, Relation = Rel(m.Relation.RelationId), Old = old });
+                        break;
+                    }
+                    case TruncateMessage m:
+                    {
+                        var rels = m.Relations.Select(r => Rel(r.RelationId)).ToArray();
+                        changes!.Add(new RowChange
+                        {
+                            Kind = ChangeKind.Truncate, Relation = rels[0], TruncatedRelations = rels,
+                            TruncateCascade = (m.Options & TruncateMessage.TruncateOptions.Cascade) != 0,
+                            TruncateRestartIdentity = (m.Options & TruncateMessage.TruncateOptions.RestartIdentity) != 0,
+                        });
+                        break;
+                    }
+                    case CommitMessage c:
+                    {
+                        // Without forward, a transaction the source itself received by replication is not passed on:
+                        // that is what keeps a cascade explicit and prevents loops.
+                        var keep = _forward || origin is null;
+                        if (spill is not null)
+                        {
+                            if (keep)
+                            {
+                                await spill.CompleteAsync(changes!, ct);
+                                spilledBytes = bytes;
+                                _log.LogInformation("transaction {Xid} committed at {Lsn}: {Changes} changes ({Size}) went to a spill file, above max_transaction_memory ({Limit})",
+                                    begin?.TransactionXid ?? 0, c.CommitLsn, spill.Count, Config.ConfigUnits.FormatSize(spill.FileBytes), Config.ConfigUnits.FormatSize(spillAbove));
+                            }
+                            else
+                            {
+                                await spill.DisposeAsync();
+                                spill = null;
+                            }
+                            changes = [];
+                        }
+                        var tx = new SourceTransaction
+                        {
+                            Xid = begin?.TransactionXid ?? 0,
+                            CommitLsn = c.CommitLsn,
+                            EndLsn = c.TransactionEndLsn,
+                            CommitTime = c.TransactionCommitTimestamp,
+                            OriginName = origin,
+                            Changes = keep ? changes ?? [] : [],
+                            Spilled = spill,
+                            ApproximateBytes = keep ? bytes : 0,
+                            MemoryBytes = keep ? bytes - spilledBytes : 0,
+                        };
+                        // From here the applier owns the file.
+                        spill = null;
+                        changes = null;
+                        begin = null;
+                        Interlocked.Increment(ref _transactionsSeen);
+                        _inTransaction = false;
+                        if (_log.IsEnabled(LogLevel.Trace))
+                            _log.LogTrace("received transaction {Xid} committed at {Lsn} with {Changes} change(s), origin {Origin}", tx.Xid, tx.CommitLsn, tx.ChangeCount, origin ?? "local");
+                        if (inflight is not null) await inflight.EnterAsync(tx.MemoryBytes, ct);
+                        await output.WriteAsync(tx, ct);
+                        break;
+                    }
+                    default:
+                        _log.LogDebug("ignoring pgoutput message {Type}", msg.GetType().Name);
+                        break;
                 }
-                default:
-                    _log.LogDebug("ignoring pgoutput message {Type}", msg.GetType().Name);
-                    break;
-            }
-            if (changes is not null && bytes - spilledBytes > (spill is null ? spillAbove : Math.Min(spillAbove, SpillBlockBytes)))
-            {
-                if (spill is null)
+                if (changes is not null && bytes - spilledBytes > (spill is null ? spillAbove : Math.Min(spillAbove, SpillBlockBytes)))
                 {
-                    spill = SpilledChanges.Create(spillDirectory);
-                    spilling(spill);
+                    spill ??= SpilledChanges.Create(spillDirectory);
+                    await spill.WriteAsync(changes, ct);
+                    spilledBytes = bytes;
                 }
-                await spill.WriteAsync(changes, ct);
-                spilledBytes = bytes;
             }
         }
+        finally
+        {
+            // A transaction cut off by a stop or a broken connection: its file goes with it.
+            if (spill is not null) await spill.DisposeAsync();
+        }
     }
+
+    /// <summary>Once spilling, changes go to the file in blocks of about this size.</summary>
+    private const long SpillBlockBytes = 16L << 20;
 
     private SourceRelation Rel(uint id) =>
         _relations.TryGetValue(id, out var r) ? r : throw new InvalidOperationException($"pgoutput sent a change for relation {id} before describing it");
